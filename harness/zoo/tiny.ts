@@ -1,0 +1,105 @@
+// `tiny-*` models: small random-weight checkpoints, one per LLaMA version, each exercising its
+// version's architecture features (GQA, RoPE scaling, tied embeddings, explicit head_dim, MoE +
+// shared expert, NoPE layers, chunked attention, QK-norm). They are the embedded default and the
+// test fixtures; their weights are generated deterministically from a seed by the runner.
+// LLaMA 1/2/3 tiny models keep the real vocabulary sizes so the real tokenizers apply.
+import type { ZooEntry } from './types.ts';
+
+const base = {
+  architectures: ['LlamaForCausalLM'],
+  hidden_act: 'silu',
+  model_type: 'llama',
+  hidden_size: 64,
+  intermediate_size: 176,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  initializer_range: 0.02,
+  torch_dtype: 'float32',
+};
+
+const llama3Base = {
+  ...base,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000.0,
+  vocab_size: 128256,
+  tie_word_embeddings: false,
+};
+
+const llama3Scaling = (factor: number) => ({
+  factor,
+  low_freq_factor: 1.0,
+  high_freq_factor: 4.0,
+  original_max_position_embeddings: 64,
+  rope_type: 'llama3',
+});
+
+const text = 'text' as const;
+const tinyRepo = (id: string) => `llama-eval/${id}`;
+
+export const TINY: ZooEntry[] = [
+  {
+    id: 'tiny-llama-1', family: 'llama', version: '1', hfRepo: tinyRepo('tiny-llama-1'), modality: text,
+    config: { ...base, bos_token_id: 1, eos_token_id: 2, max_position_embeddings: 2048, rms_norm_eps: 1e-6, vocab_size: 32000, tie_word_embeddings: false },
+  },
+  {
+    id: 'tiny-llama-2', family: 'llama', version: '2', hfRepo: tinyRepo('tiny-llama-2'), modality: text,
+    // GQA as in Llama-2-70B.
+    config: { ...base, bos_token_id: 1, eos_token_id: 2, max_position_embeddings: 4096, num_key_value_heads: 2, rms_norm_eps: 1e-5, vocab_size: 32000, tie_word_embeddings: false, rope_scaling: null },
+  },
+  {
+    id: 'tiny-llama-3', family: 'llama', version: '3', hfRepo: tinyRepo('tiny-llama-3'), modality: text,
+    config: { ...llama3Base, max_position_embeddings: 8192, rope_scaling: null },
+  },
+  {
+    id: 'tiny-llama-3.1', family: 'llama', version: '3.1', hfRepo: tinyRepo('tiny-llama-3.1'), modality: text,
+    // `llama3` RoPE scaling with a small original context so that the scaled band is exercised.
+    config: { ...llama3Base, max_position_embeddings: 512, mlp_bias: false, rope_scaling: llama3Scaling(8.0) },
+  },
+  {
+    id: 'tiny-llama-3.2', family: 'llama', version: '3.2', hfRepo: tinyRepo('tiny-llama-3.2'), modality: text,
+    // Tied embeddings and an explicit head_dim that is not hidden_size / heads.
+    config: { ...llama3Base, head_dim: 32, max_position_embeddings: 2048, mlp_bias: false, rope_scaling: llama3Scaling(32.0), tie_word_embeddings: true },
+  },
+  {
+    id: 'tiny-llama-3.3', family: 'llama', version: '3.3', hfRepo: tinyRepo('tiny-llama-3.3'), modality: text,
+    config: { ...llama3Base, eos_token_id: [128001, 128008, 128009], max_position_embeddings: 512, mlp_bias: false, rope_scaling: llama3Scaling(8.0) },
+  },
+  {
+    id: 'tiny-llama-4', family: 'llama', version: '4', hfRepo: tinyRepo('tiny-llama-4'), modality: text,
+    // Llama4ForCausalLM text config: MoE on every 2nd layer (4 experts, top-1, sigmoid router,
+    // shared expert), NoPE on every 4th layer, chunked local attention, QK-norm, temperature tuning.
+    config: {
+      architectures: ['Llama4ForCausalLM'],
+      model_type: 'llama4_text',
+      hidden_act: 'silu',
+      hidden_size: 64,
+      intermediate_size: 96,
+      intermediate_size_mlp: 176,
+      num_hidden_layers: 4,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+      num_local_experts: 4,
+      num_experts_per_tok: 1,
+      interleave_moe_layer_step: 2,
+      no_rope_layers: [1, 1, 1, 0],
+      attention_chunk_size: 16,
+      use_qk_norm: true,
+      attn_temperature_tuning: true,
+      floor_scale: 8,
+      attn_scale: 0.1,
+      max_position_embeddings: 1024,
+      rms_norm_eps: 1e-5,
+      rope_theta: 500000.0,
+      rope_scaling: null,
+      vocab_size: 512,
+      bos_token_id: 1,
+      eos_token_id: 2,
+      tie_word_embeddings: false,
+      torch_dtype: 'float32',
+    },
+  },
+];
