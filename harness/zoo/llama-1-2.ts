@@ -2,8 +2,8 @@
 // LLaMA 1 weights were released outside the Hub; `huggyllama/*` holds the standard HF conversion.
 import type { ZooEntry } from './types.ts';
 
-function llama1(hidden: number, inter: number, heads: number, layers: number): Record<string, unknown> {
-  // huggyllama/llama-<size>/config.json
+function llama1(hidden: number, inter: number, heads: number, layers: number, eps = 1e-6): Record<string, unknown> {
+  // huggyllama/llama-<size>/config.json (65b alone has rms_norm_eps 1e-5, as Meta's params.json for 65B)
   return {
     architectures: ['LlamaForCausalLM'],
     bos_token_id: 1,
@@ -18,7 +18,7 @@ function llama1(hidden: number, inter: number, heads: number, layers: number): R
     num_attention_heads: heads,
     num_hidden_layers: layers,
     pad_token_id: 0,
-    rms_norm_eps: 1e-6,
+    rms_norm_eps: eps,
     tie_word_embeddings: false,
     torch_dtype: 'float16',
     vocab_size: 32000,
@@ -55,7 +55,7 @@ export const LLAMA_1_2: ZooEntry[] = [
   { id: 'llama-1-7b', family: 'llama', version: '1', hfRepo: 'huggyllama/llama-7b', modality: text, config: llama1(4096, 11008, 32, 32) },
   { id: 'llama-1-13b', family: 'llama', version: '1', hfRepo: 'huggyllama/llama-13b', modality: text, config: llama1(5120, 13824, 40, 40) },
   { id: 'llama-1-33b', family: 'llama', version: '1', hfRepo: 'huggyllama/llama-30b', modality: text, config: llama1(6656, 17920, 52, 60) },
-  { id: 'llama-1-65b', family: 'llama', version: '1', hfRepo: 'huggyllama/llama-65b', modality: text, config: llama1(8192, 22016, 64, 80) },
+  { id: 'llama-1-65b', family: 'llama', version: '1', hfRepo: 'huggyllama/llama-65b', modality: text, config: llama1(8192, 22016, 64, 80, 1e-5) },
   { id: 'llama-2-7b', family: 'llama', version: '2', hfRepo: 'meta-llama/Llama-2-7b-hf', modality: text, config: llama2(4096, 11008, 32, 32, 32) },
   { id: 'llama-2-13b', family: 'llama', version: '2', hfRepo: 'meta-llama/Llama-2-13b-hf', modality: text, config: llama2(5120, 13824, 40, 40, 40) },
   { id: 'llama-2-70b', family: 'llama', version: '2', hfRepo: 'meta-llama/Llama-2-70b-hf', modality: text, config: llama2(8192, 28672, 64, 80, 8) },

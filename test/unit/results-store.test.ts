@@ -179,8 +179,12 @@ describe('RecordWriter + readRecords', () => {
     }));
     expect(await Promise.all(exits)).toEqual(Array(procs).fill(0));
 
-    const lines = readFileSync(file, 'utf8').split('\n');
-    expect(lines.pop()).toBe('');
+    const all = readFileSync(file, 'utf8').split('\n');
+    expect(all.pop()).toBe('');
+    // A writer that opens while another's append is visibly in flight starts on a fresh line
+    // (store.ts), which can leave one blank separator line per writer — never a glued record.
+    const lines = all.filter((l) => l !== '');
+    expect(all.length - lines.length).toBeLessThanOrEqual(procs);
     expect(lines).toHaveLength(procs * each);
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
     const r = readRecords(file);

@@ -1,0 +1,13 @@
+import type { CommandSpec } from './command.ts';
+
+export const LEADERBOARD_COMMAND: CommandSpec = {
+  name: 'leaderboard <runs..>',
+  describe: 'Static, self-contained leaderboard site (sortable table, charts, per-run pages, results.json)',
+  builder: (y) =>
+    y
+      .positional('runs', { type: 'string', array: true, describe: 'Run directories (each holding records.jsonl)' })
+      .option('out', { type: 'string', default: 'site', describe: 'Site directory (publish it as is, e.g. to GitHub Pages)' })
+      .option('metric', { type: 'string', default: 'acc', describe: 'Metric shown per task (a task without it uses its own first metric)' })
+      .example('$0 leaderboard out/*/ --out site/', 'every run under out/'),
+  load: () => import('./leaderboard.ts'),
+};

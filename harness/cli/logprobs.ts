@@ -1,0 +1,46 @@
+// `llama-eval logprobs`: token_logprobs[i] = log p(input_ids[i] | input_ids[<i]), null for i = 0.
+import { InputError } from '../errors.ts';
+import { openCheckpoint } from '../../runners/hf/checkpoint.ts';
+import { referenceTokenLogprobs } from '../../runners/reference.ts';
+import { loadReferenceFromCheckpoint } from '../../runners/reference-weights.ts';
+import { LlamaTokenizer } from '../../runners/tokenizer.ts';
+import type { CliIO } from './command.ts';
+import { printJson, printTable } from './output.ts';
+
+/** "1, 2,3" -> [1, 2, 3]; anything else is a usage error naming the bad entry. */
+export function parseIds(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new InputError(`--ids: "${p}" is not a token id (expected comma-separated non-negative integers, e.g. --ids 1,15043,3186)`);
+    return Number(p);
+  });
+}
+
+export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
+  if (args.backend === 'ort') {
+    throw new InputError('--backend ort is not available yet: the ONNX LLaMA graph has not landed; use --backend reference');
+  }
+  // yargs checks this too; repeated here because a failed yargs check may still reach the handler.
+  if ((args.text === undefined) === (args.ids === undefined)) throw new InputError('give exactly one of --text or --ids');
+  const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
+  const tokenizer = args.ids === undefined || !args.json ? LlamaTokenizer.fromDir(checkpoint.dir) : null;
+  const ids = args.ids !== undefined ? parseIds(String(args.ids)) : tokenizer!.encode(String(args.text));
+  if (ids.length === 0) throw new InputError('nothing to score: the input has no tokens');
+  const vocab = checkpoint.arch.text.vocabSize;
+  const bad = ids.find((id) => id >= vocab);
+  if (bad !== undefined) throw new InputError(`--ids: token id ${bad} is outside the vocabulary of ${checkpoint.id} (vocab_size ${vocab})`);
+  const model = loadReferenceFromCheckpoint(checkpoint);
+  const logprobs = referenceTokenLogprobs(model, ids);
+  if (args.json) {
+    printJson(io, { input_ids: ids, token_logprobs: logprobs });
+    return 0;
+  }
+  printTable(
+    io,
+    ['#', 'id', 'token', 'logprob'],
+    ids.map((id, i) => [i, id, JSON.stringify(tokenizer?.idToToken(id) ?? ''), logprobs[i] === null ? '-' : logprobs[i]!.toFixed(6)]),
+  );
+  const total = logprobs.reduce<number>((s, x) => s + (x ?? 0), 0);
+  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend reference, float64)\n`);
+  return 0;
+}
