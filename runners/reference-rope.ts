@@ -10,7 +10,7 @@
 // d is the head dimension (`head_dim`, which recent transformers use in place of hidden/heads).
 // All of these return attention_factor 1, so cos/sin are not rescaled.
 import type { TextArch } from '../harness/arch.ts';
-import { InputError } from '../harness/errors.ts';
+import { InputError } from '../results/errors.ts';
 
 export function defaultInvFreq(theta: number, dim: number): Float64Array {
   const inv = new Float64Array(dim / 2);

@@ -1,7 +1,7 @@
 // Loads a checkpoint's weights for the reference forward, by HF tensor name, checking every shape
 // against config.json (a mismatch names the tensor). Weights stay Float32Array as stored.
 import type { ModelArch, TextArch } from '../harness/arch.ts';
-import { InputError } from '../harness/errors.ts';
+import { InputError } from '../results/errors.ts';
 import { layerPrefix, textTensorSpecs } from './hf/tensor-names.ts';
 import { CheckpointWeights } from './hf/weights.ts';
 

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseModelConfig } from '../harness/arch.ts';
-import { InputError } from '../harness/errors.ts';
+import { InputError } from '../results/errors.ts';
 import { zooEntry } from '../harness/zoo.ts';
 import { textTensorSpecs } from './hf/tensor-names.ts';
 import { writeCheckpointWeights } from './hf/weights.ts';

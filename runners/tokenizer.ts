@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { InputError } from '../harness/errors.ts';
+import { InputError } from '../results/errors.ts';
 
 export interface ChatMessage {
   role: string;

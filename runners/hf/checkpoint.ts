@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseModelConfig, type ModelArch } from '../../harness/arch.ts';
-import { InputError } from '../../harness/errors.ts';
+import { InputError } from '../../results/errors.ts';
 import { suggestModel, zooEntry } from '../../harness/zoo.ts';
 import { ensureTinyCheckpoint, isTinyId } from '../tiny.ts';
 import { findCachedSnapshot, hfHubCacheDir, repoFolderName } from './cache.ts';

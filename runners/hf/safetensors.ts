@@ -6,7 +6,7 @@
 // can be walked; float16/bfloat16 tensors are converted in bounded chunks straight into their
 // Float32Array, so a large tensor never exists twice in float32.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { InputError } from '../../harness/errors.ts';
+import { InputError } from '../../results/errors.ts';
 import {
   DTYPE_BYTES,
   SAFETENSORS_DTYPES,

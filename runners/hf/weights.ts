@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../../harness/errors.ts';
+import { InputError } from '../../results/errors.ts';
 import type { FloatDtype } from './dtype.ts';
 import { DTYPE_BYTES } from './dtype.ts';
 import { SafetensorsFile, writeSafetensors, type ReadOptions, type TensorInfo, type TensorToWrite } from './safetensors.ts';

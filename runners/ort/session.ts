@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { InputError } from '../../harness/errors.ts';
+import { InputError } from '../../results/errors.ts';
 
 export const ORT_DEVICES = ['cpu', 'cuda'] as const;
 export type OrtDevice = (typeof ORT_DEVICES)[number];
