@@ -12,7 +12,8 @@ export interface ModelRow {
   total_params: number;
   active_params: number;
   vision_params: number | null;
-  context_length: number;
+  /** null where no figure is published (Behemoth). */
+  context_length: number | null;
   modality: string;
   /** False for entries known only from published figures (Llama 4 Behemoth). */
   exact: boolean;
@@ -30,7 +31,7 @@ export function modelRows(): ModelRow[] {
         total_params: p.totalParams?.value ?? 0,
         active_params: p.activeParams?.value ?? p.totalParams?.value ?? 0,
         vision_params: null,
-        context_length: p.contextLength?.value ?? 0,
+        context_length: p.contextLength?.value ?? null,
         exact: false,
         note: p.note ?? 'published figures only',
       };
@@ -63,7 +64,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
       humanCount(r.total_params),
       humanCount(r.active_params),
       r.vision_params === null ? '-' : humanCount(r.vision_params),
-      r.context_length,
+      r.context_length ?? '-',
       r.modality,
       r.hf_repo,
     ]),

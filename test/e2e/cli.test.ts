@@ -73,6 +73,10 @@ describe('llama-eval (in process)', () => {
     }
     // meta-llama/Llama-3.1-8B config.json max_position_embeddings.
     expect(rows.find((x) => x.id === 'llama-3.1-8b')?.context_length).toBe(131072);
+    // Behemoth was announced without a config: no context length is published, so none is invented.
+    const behemoth = rows.find((x) => x.id === 'llama-4-behemoth');
+    expect(behemoth?.context_length).toBeNull();
+    expect(behemoth?.exact).toBe(false);
   });
 
   it('prints a human table by default', async () => {

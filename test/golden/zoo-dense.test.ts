@@ -47,6 +47,70 @@ const GOLDEN: Golden[] = [
     total: fromTotalSize(16_060_522_496),
     source: 'safetensors index total_size',
   },
+  {
+    id: 'llama-1-13b',
+    // pyllama README parameter table: "llama-13B | 32000 | 5120 | 40 | 13824 | 13015864320".
+    total: 13_015_864_320,
+    source: 'pyllama README table',
+  },
+  {
+    id: 'llama-1-33b',
+    // pyllama README: "llama-30B ... 32528943616" and its quant log for decapoda-research/llama-30b-hf
+    // "LLaMAForCausalLM<trainable_params:32528943616 ...>".
+    total: 32_528_943_616,
+    source: 'pyllama README table / llama_quant log',
+  },
+  {
+    id: 'llama-1-65b',
+    // pyllama llama_quant log for decapoda-research/llama-65b-hf: "Number of parameters: 65285660672".
+    total: 65_285_660_672,
+    source: 'pyllama llama_quant log',
+  },
+  {
+    id: 'llama-2-13b',
+    // HF API safetensors totals used by public model-size tables: "meta-llama/Llama-2-13b-chat-hf":
+    // 13015864320 (same architecture as the base model).
+    total: 13_015_864_320,
+    source: 'HF API safetensors total of Llama-2-13b-chat-hf',
+  },
+  {
+    id: 'llama-3-70b',
+    // Meta-Llama-3-70B has the architecture of Llama-3.1-70B bar rope scaling and context length,
+    // neither of which adds parameters; HF API safetensors total of Llama-3.1-70B (below).
+    total: 70_553_706_496,
+    source: 'HF API safetensors total of Llama-3.1-70B (same shapes)',
+  },
+  {
+    id: 'llama-3.1-70b',
+    // HF API: "meta-llama/Llama-3.1-70B": (70553706496, rev 349b2ddb53ce8f2849a6c168a81980ab25258dac).
+    total: 70_553_706_496,
+    source: 'HF API safetensors total',
+  },
+  {
+    id: 'llama-3.1-405b',
+    // HF API: "meta-llama/Llama-3.1-405B": (405853388800, rev b906e4dc842aa489c962f9db26554dcfdde901fe).
+    // (The first 405B upload had 16 KV heads: 410,081,247,232; the zoo follows the current config, 8.)
+    total: 405_853_388_800,
+    source: 'HF API safetensors total',
+  },
+  {
+    id: 'llama-3.2-1b',
+    // HF API "meta-llama/Llama-3.2-1B-Instruct": ('llama3.2', 1235814400); tied lm_head counted once.
+    total: 1_235_814_400,
+    source: 'HF API safetensors total',
+  },
+  {
+    id: 'llama-3.2-3b',
+    // meta-llama/Llama-3.2-3B-Instruct rev 0cb88a4f: safetensors.parameters.BF16 = 3212749824.
+    total: 3_212_749_824,
+    source: 'HF API safetensors.parameters.BF16',
+  },
+  {
+    id: 'llama-3.3-70b',
+    // HF API "meta-llama/Llama-3.3-70B-Instruct": 70553706496 (rev 6f6073b423013f6a7d4d9f39144961bfbfbc386b).
+    total: 70_553_706_496,
+    source: 'HF API safetensors total',
+  },
 ];
 
 describe('dense zoo parameter counts match published figures', () => {
