@@ -12,6 +12,7 @@ import { REPORT_COMMAND } from './report-args.ts';
 import { COMPARE_COMMAND } from './compare-args.ts';
 import { REGRESS_COMMAND } from './regress-args.ts';
 import { LEADERBOARD_COMMAND } from './leaderboard-args.ts';
+import { HISTORY_COMMAND } from './history-args.ts';
 import type { CommandSpec } from './command.ts';
 
 const COMMANDS: CommandSpec[] = [
@@ -19,6 +20,7 @@ const COMMANDS: CommandSpec[] = [
   TOKENIZE_COMMAND, LOGPROBS_COMMAND,
   BENCH_COMMAND,
   REPORT_COMMAND, COMPARE_COMMAND, REGRESS_COMMAND, LEADERBOARD_COMMAND,
+  HISTORY_COMMAND,
 ];
 
 export const EXIT = { ok: 0, threshold: 1, input: 2, internal: 3 } as const;

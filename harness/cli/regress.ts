@@ -13,8 +13,18 @@ import { asInputErrors, numberInRange } from './report-input.ts';
 export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
   const maxDrop = numberInRange(args, 'max-drop', 0, 1e9);
   const alpha = numberInRange(args, 'alpha', 1e-9, 0.5);
+  let baseline = String(args.baseline);
+  if (baseline === 'last-green') {
+    // Imported here: the store loads DuckDB's native binding, which a plain regress never needs.
+    const { lastGreenRun } = await import('../history/select.ts');
+    const { defaultHistoryPath } = await import('../history/store.ts');
+    const db = typeof args.db === 'string' ? args.db : defaultHistoryPath();
+    const found = await asInputErrors(() => lastGreenRun(db, String(args.current)));
+    io.out(`baseline last-green: run ${found.run_id} (${found.source})\n\n`);
+    baseline = found.source;
+  }
   const result = await asInputErrors(() =>
-    regress(openRunView(String(args.baseline), true), openRunView(String(args.current)), { maxDrop, alpha, metric: String(args.metric) }));
+    regress(openRunView(baseline, true), openRunView(String(args.current)), { maxDrop, alpha, metric: String(args.metric) }));
   const out = String(args.out);
   const junitPath = typeof args.junit === 'string' ? args.junit : join(out, 'junit.xml');
   const md = regressMarkdown(result);
