@@ -42,8 +42,25 @@ export type LoadOutcome<D> = LoadedDocs<D> | SkippedTask;
 /** Loglikelihood multiple choice: one context, N continuations, the gold index. */
 export interface MultipleChoice {
   context: string;
+  /** The continuations exactly as scored, lm-eval's target delimiter (a space) included. */
   choices: string[];
   gold: number;
+  /**
+   * Optional. The lengths acc_norm divides by: lm-eval uses len(doc_to_choice text), i.e. without the
+   * delimiter. Absent means choices[i].length.
+   */
+  normLengths?: number[];
+  /**
+   * Optional. One context per choice (winogrande's partial evaluation: the sentence up to the blank
+   * with each option filled in, then one shared continuation). When present, request i is
+   * (contexts[i], choices[i]) and `context` is only their common prefix.
+   */
+  contexts?: string[];
+  /**
+   * Optional. The task description that opens `context` (MMLU's "The following are multiple choice
+   * questions..."); few-shot examples go after it, as lm-eval places them.
+   */
+  description?: string;
 }
 
 /** Generation: the prompt, where to stop, and the reference answer the scorer compares against. */

@@ -13,12 +13,13 @@ import { COMPARE_COMMAND } from './compare-args.ts';
 import { REGRESS_COMMAND } from './regress-args.ts';
 import { LEADERBOARD_COMMAND } from './leaderboard-args.ts';
 import { HISTORY_COMMAND } from './history-args.ts';
+import { RUN_COMMAND } from './run-args.ts';
 import type { CommandSpec } from './command.ts';
 
 const COMMANDS: CommandSpec[] = [
   MODELS_COMMAND, PARAMS_COMMAND, MEMORY_COMMAND,
   TOKENIZE_COMMAND, LOGPROBS_COMMAND,
-  BENCH_COMMAND,
+  RUN_COMMAND, BENCH_COMMAND,
   REPORT_COMMAND, COMPARE_COMMAND, REGRESS_COMMAND, LEADERBOARD_COMMAND,
   HISTORY_COMMAND,
 ];

@@ -1,0 +1,139 @@
+// plan -> execute -> records. Each cell runs in its own child process (tsx-forked worker.ts), one
+// at a time, so a crash or OOM costs one cell: the parent records it as an `error` and goes on.
+// Resume: cells whose metric records are all in <out>/records.jsonl are not run again; the
+// summary is always rebuilt from the records file, so a resumed run ends with the same table.
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { appendRecords, readRecords, repairTornTail, writeJsonAtomic } from '../../results/store.ts';
+import type { ManifestRecord, RunRecord } from '../../results/schema.ts';
+import type { CellOutcome } from './cell.ts';
+import type { Cell, Plan } from './plan.ts';
+import { plainProgress, type Progress } from './progress.ts';
+import { summarize, type RunSummary, type SkipEntry } from './summary.ts';
+import type { FromWorker, ToWorker } from './worker.ts';
+
+const WORKER = new URL('./worker.ts', import.meta.url);
+// tsx's "." export is one file for every condition, so require.resolve finds what --import needs
+// (import.meta.resolve is missing under vitest's transform).
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** What the parent learned about a task before forking (data loaded once, up front, for the manifest). */
+export type TaskPreparation = { status: 'loaded' } | { status: 'skipped'; reason: string } | { status: 'error'; message: string };
+
+export interface ExecuteOptions {
+  outDir: string;
+  plan: Plan;
+  /** Metric names that make a cell complete, per task (missing: any metric record does). */
+  expectedMetrics: (cell: Cell) => readonly string[] | undefined;
+  prepared: ReadonlyMap<string, TaskPreparation>;
+  /** Builds the manifest of a fresh run (not called when resuming one that has it). */
+  manifest: (runId: string) => ManifestRecord;
+  taskModule?: string;
+  offline: boolean;
+  env?: NodeJS.ProcessEnv;
+  progress?: Progress;
+}
+
+function newRunId(): string {
+  return `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
+}
+
+export function completedCells(records: readonly RunRecord[], cells: readonly Cell[], expected: ExecuteOptions['expectedMetrics']): Set<string> {
+  const metrics = new Map<string, Set<string>>();
+  for (const r of records) if (r.kind === 'metric') metrics.set(r.cell_id, (metrics.get(r.cell_id) ?? new Set()).add(r.metric));
+  const done = new Set<string>();
+  for (const cell of cells) {
+    const have = metrics.get(cell.id);
+    if (!have) continue;
+    const want = expected(cell);
+    if (!want || want.every((m) => have.has(m))) done.add(cell.id);
+  }
+  return done;
+}
+
+type ForkResult = { outcome: CellOutcome } | { failed: string } | { crashed: string };
+
+function runInChild(cell: Cell, message: ToWorker, progress: Progress): Promise<ForkResult> {
+  return new Promise((resolve) => {
+    const child = fork(WORKER, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: message.ctx.env ?? process.env });
+    let result: ForkResult | null = null;
+    child.on('message', (m: FromWorker) => {
+      if (m.type === 'progress') progress.cellDocs(m.done, m.total);
+      else if (m.type === 'done') result = { outcome: m.outcome };
+      else result = { failed: m.message };
+    });
+    child.on('error', (e) => {
+      result ??= { crashed: `cannot start the cell process: ${e.message}` };
+    });
+    child.on('exit', (code, signal) => {
+      resolve(result ?? { crashed: `cell process for ${cell.id} died (${signal ? `signal ${signal}` : `exit code ${code}`}) before reporting a result` });
+    });
+    child.send(message);
+  });
+}
+
+export interface ExecuteResult {
+  summary: RunSummary;
+  /** Cells found complete in the records and not run again. */
+  resumedCells: number;
+}
+
+export async function executeRun(options: ExecuteOptions): Promise<ExecuteResult> {
+  const { outDir, plan } = options;
+  mkdirSync(outDir, { recursive: true });
+  const recordsPath = join(outDir, 'records.jsonl');
+  // No cell is running yet, so an unterminated last line is a crash fragment of a killed run.
+  if (existsSync(recordsPath)) repairTornTail(recordsPath);
+  const existing = existsSync(recordsPath) ? readRecords(recordsPath).records : [];
+  const runId = existing.find((r) => r.kind === 'manifest')?.run_id ?? existing[0]?.run_id ?? newRunId();
+  if (!existing.some((r) => r.kind === 'manifest')) appendRecords(recordsPath, [options.manifest(runId)]);
+  const done = completedCells(existing, plan.cells, options.expectedMetrics);
+  const progress = options.progress ?? plainProgress(() => undefined);
+  const skipped: SkipEntry[] = plan.skipped.map((s) => ({ ...s }));
+  const pending = plan.cells.filter((c) => !done.has(c.id));
+  const label = (c: Cell) => c.id.split('/').slice(0, -1).join('/');
+  try {
+    for (const [index, cell] of plan.cells.entries()) {
+      if (done.has(cell.id)) continue;
+      const prep = options.prepared.get(cell.task) ?? { status: 'loaded' };
+      progress.cellStart(label(cell), index, plan.cells.length);
+      const errorRecord = (message: string, stage: string): void => appendRecords(recordsPath, [{
+        kind: 'error', run_id: runId, cell_id: cell.id, time: new Date().toISOString(), message, task: cell.task, stage,
+      }]);
+      if (prep.status === 'skipped') {
+        skipped.push({ model: cell.model, peft: cell.peft?.label ?? null, task: cell.task, reason: prep.reason });
+        progress.cellEnd(label(cell), `skipped: ${prep.reason}`);
+        continue;
+      }
+      if (prep.status === 'error') {
+        errorRecord(prep.message, 'load');
+        progress.cellEnd(label(cell), `error: ${prep.message}`);
+        continue;
+      }
+      const ctx = { recordsPath, runId, taskModule: options.taskModule, offline: options.offline, env: options.env };
+      const result = await runInChild(cell, { type: 'run', cell, ctx }, progress);
+      if ('crashed' in result) {
+        errorRecord(result.crashed, 'process');
+        progress.cellEnd(label(cell), `error: ${result.crashed}`);
+      } else if ('failed' in result) {
+        progress.cellEnd(label(cell), `error: ${result.failed}`);
+      } else if (result.outcome.status === 'skipped') {
+        skipped.push({ model: cell.model, peft: cell.peft?.label ?? null, task: cell.task, reason: result.outcome.reason });
+        progress.cellEnd(label(cell), `skipped: ${result.outcome.reason}`);
+      } else {
+        const shown = Object.entries(result.outcome.metrics).map(([k, m]) => `${k}=${m.value.toFixed(4)}`).join(' ');
+        progress.cellEnd(label(cell), `ok ${shown}`);
+      }
+    }
+  } finally {
+    progress.stop();
+  }
+  const { records, problems } = readRecords(recordsPath);
+  const summary = summarize({ runId, outDir, plan, records, skipped, problems: problems.map((p) => p.message) });
+  writeJsonAtomic(join(outDir, 'results.json'), summary);
+  return { summary, resumedCells: plan.cells.length - pending.length };
+}
