@@ -4,6 +4,7 @@ import type { ModelArch, TextArch } from '../harness/arch.ts';
 import { InputError } from '../results/errors.ts';
 import { layerPrefix, textTensorSpecs } from './hf/tensor-names.ts';
 import { CheckpointWeights } from './hf/weights.ts';
+import type { ReferencePeft } from './peft/branch.ts';
 
 /** Anything that reads a float tensor by name with a shape check (CheckpointWeights, a Map in tests). */
 export interface TensorSource {
@@ -61,6 +62,8 @@ export interface ReferenceModel {
   norm: Float32Array;
   /** lm_head, or embed_tokens when the embeddings are tied. */
   lmHead: Float32Array;
+  /** PEFT hook: what runners/peft applied (LoRA branches or float64 merged weights, adaption prompts); absent for the base model. */
+  peft?: ReferencePeft;
 }
 
 /** Llama 4 fields that TextArch does not carry, read from the raw (text) config. */

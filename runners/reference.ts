@@ -7,7 +7,9 @@
 import { addInto, dot, linear, logSoftmax, rmsNorm, sigmoid, silu, softmax, swiglu } from './reference-ops.ts';
 import { ropeInvFreq, rotateHalf, rotateInterleaved } from './reference-rope.ts';
 import type { DenseMlpWeights, LayerWeights, MoeWeights, ReferenceModel } from './reference-weights.ts';
+import type { AdaptionPrompt } from './peft/branch.ts';
 import type { TextArch } from '../harness/arch.ts';
+import { addLoraBranch, type ReferencePeft } from './peft/branch.ts';
 
 export type { ReferenceModel } from './reference-weights.ts';
 
@@ -38,8 +40,39 @@ export function attentionTemperature(pos: number, floorScale: number, attnScale:
   return Math.log1p(Math.floor((pos + 1) / floorScale)) * attnScale + 1;
 }
 
-function denseMlp(x: Float64Array, w: DenseMlpWeights, hidden: number): Float64Array {
-  return swiglu(x, w.gate, w.up, w.down, hidden, w.inter, { gate: w.gateBias, up: w.upBias, down: w.downBias });
+// --- PEFT hook (runners/peft): every linear goes through `project`, which, for the module key it
+// names, uses the float64 merged LoRA weight or adds the unmerged LoRA/DoRA branch. Without an
+// adapter it is exactly `linear`.
+type Vec = ArrayLike<number>;
+/** y = W x (+ b) of the module `key` (HF module name, `model.layers.0.self_attn.q_proj`). */
+export type Projector = (key: string, w: Vec, x: Vec, out: number, inp: number, bias?: Vec | null) => Float64Array;
+
+const plainProjector: Projector = (_key, w, x, out, inp, bias) => linear(w, x, out, inp, bias);
+
+/** The projector of a model with PEFT state (plain `linear` when there is none). */
+export function projectorFor(peft: ReferencePeft | undefined): Projector {
+  if (!peft || (peft.lora.size === 0 && peft.merged.size === 0 && peft.inputScale.size === 0 && peft.extraBias.size === 0)) return plainProjector;
+  return (key, w, x, out, inp, bias) => {
+    // LLaMA-Adapter V2 forward_linear_with_scale_and_bias: module(x * scale) + bias.
+    const scale = peft.inputScale.get(key);
+    const xs = scale ? Float64Array.from(x, (v, i) => v * scale[i]!) : x;
+    const y = linear(peft.merged.get(key) ?? w, xs, out, inp, bias);
+    const branch = peft.lora.get(key);
+    if (branch) addLoraBranch(branch, xs, y, bias);
+    const extra = peft.extraBias.get(key);
+    if (extra) addInto(y, extra);
+    return y;
+  };
+}
+// --- end PEFT hook
+
+function denseMlp(x: Float64Array, w: DenseMlpWeights, hidden: number, prefix = '', project: Projector = plainProjector): Float64Array {
+  if (project === plainProjector) return swiglu(x, w.gate, w.up, w.down, hidden, w.inter, { gate: w.gateBias, up: w.upBias, down: w.downBias });
+  // Same arithmetic as swiglu, with each linear through the PEFT hook.
+  const g = project(`${prefix}.gate_proj`, w.gate, x, w.inter, hidden, w.gateBias);
+  const u = project(`${prefix}.up_proj`, w.up, x, w.inter, hidden, w.upBias);
+  for (let i = 0; i < w.inter; i++) g[i] = silu(g[i]!) * u[i]!;
+  return project(`${prefix}.down_proj`, w.down, g, hidden, w.inter, w.downBias);
 }
 
 export interface Routing {
@@ -53,7 +86,11 @@ export interface Routing {
  * sigmoid(logit) (not a softmax: the others get sigmoid(-inf) = 0). Ties go to the lower index.
  */
 export function routeToken(router: ArrayLike<number>, x: ArrayLike<number>, numExperts: number, hidden: number, topK: number): Routing {
-  const logits = linear(router, x, numExperts, hidden);
+  return routeFromLogits(linear(router, x, numExperts, hidden), numExperts, topK);
+}
+
+/** routeToken's choice from precomputed router logits (the PEFT hook computes them with LoRA). */
+export function routeFromLogits(logits: Float64Array, numExperts: number, topK: number): Routing {
   const order = Array.from({ length: numExperts }, (_, e) => e).sort((a, b) => logits[b]! - logits[a]! || a - b);
   const experts = order.slice(0, topK);
   return { experts, scores: experts.map((e) => sigmoid(logits[e]!)) };
@@ -63,12 +100,12 @@ export function routeToken(router: ArrayLike<number>, x: ArrayLike<number>, numE
  * Llama4TextMoe: the shared expert sees x; each routed expert sees x scaled by its router score
  * (the score multiplies the expert's input, not its output), and their outputs are summed.
  */
-export function moeForward(x: Float64Array, w: MoeWeights, text: TextArch): { out: Float64Array; routing: Routing } {
+export function moeForward(x: Float64Array, w: MoeWeights, text: TextArch, prefix = '', project: Projector = plainProjector): { out: Float64Array; routing: Routing } {
   const moe = text.moe!;
   const h = text.hiddenSize;
   const inter = moe.expertIntermediateSize;
-  const routing = routeToken(w.router, x, moe.numExperts, h, moe.topK);
-  const out = denseMlp(x, w.shared, h);
+  const routing = routeFromLogits(project(`${prefix}.router`, w.router, x, moe.numExperts, h), moe.numExperts, moe.topK);
+  const out = denseMlp(x, w.shared, h, `${prefix}.shared_expert`, project);
   routing.experts.forEach((e, r) => {
     const score = routing.scores[r]!;
     const gateUp = new Float64Array(2 * inter);
@@ -95,12 +132,14 @@ function attention(model: ReferenceModel, layer: number, w: LayerWeights, xs: Fl
   const isLlama4 = model.arch.modelType === 'llama4';
   const useRope = layerUsesRope(t, layer);
   const rotate = isLlama4 ? rotateInterleaved : rotateHalf;
+  const project = projectorFor(model.peft);
+  const attn = `model.layers.${layer}.self_attn`;
   const qs: Float64Array[] = [];
   const ks: Float64Array[] = [];
   const vs: Float64Array[] = [];
   xs.forEach((x, pos) => {
-    const q = linear(w.q, x, numHeads * d, h, w.qBias);
-    const k = linear(w.k, x, numKvHeads * d, h, w.kBias);
+    const q = project(`${attn}.q_proj`, w.q, x, numHeads * d, h, w.qBias);
+    const k = project(`${attn}.k_proj`, w.k, x, numKvHeads * d, h, w.kBias);
     if (useRope) {
       for (let head = 0; head < numHeads; head++) rotate(q, head * d, d, pos, invFreq);
       for (let head = 0; head < numKvHeads; head++) rotate(k, head * d, d, pos, invFreq);
@@ -116,11 +155,14 @@ function attention(model: ReferenceModel, layer: number, w: LayerWeights, xs: Fl
     }
     qs.push(q);
     ks.push(k);
-    vs.push(linear(w.v, x, numKvHeads * d, h, w.vBias));
+    vs.push(project(`${attn}.v_proj`, w.v, x, numKvHeads * d, h, w.vBias));
   });
   // Grouped-query attention: query head `head` reads kv head floor(head / group) (HF repeat_kv).
   const group = numHeads / numKvHeads;
   const scale = 1 / Math.sqrt(d);
+  // PEFT hook: LLaMA-Adapter V1 adaption prompt of this layer (null without one).
+  const prompt = model.peft?.adaptionPrompts.get(layer) ?? null;
+  const adapterKv = prompt ? adaptionPromptKv(prompt, w, attn, project, model) : null;
   return xs.map((_, qPos) => {
     const heads = new Float64Array(numHeads * d);
     for (let head = 0; head < numHeads; head++) {
@@ -137,8 +179,44 @@ function attention(model: ReferenceModel, layer: number, w: LayerWeights, xs: Fl
         for (let i = 0; i < d; i++) heads[head * d + i] = heads[head * d + i]! + p[n]! * vs[kPos]![kvHead * d + i]!;
       });
     }
-    return linear(w.o, heads, h, numHeads * d, w.oBias);
+    const adapterHeads = prompt && adapterKv ? adaptionPromptHeads(prompt, adapterKv, qs[qPos]!, model) : null;
+    // Official LLaMA-Adapter: the gated prompt attention joins the heads before wo.
+    if (adapterHeads && prompt!.beforeOProj) addInto(heads, adapterHeads);
+    const out = project(`${attn}.o_proj`, w.o, heads, h, numHeads * d, w.oBias);
+    // PEFT AdaptedAttention.forward: output + o_proj(gate * softmax(q K_p^T / sqrt(d)) V_p).
+    if (adapterHeads && !prompt!.beforeOProj) addInto(out, project(`${attn}.o_proj`, w.o, adapterHeads, h, numHeads * d, w.oBias));
+    return out;
   });
+}
+
+/** The adaption prompt through k_proj / v_proj (no RoPE: PEFT projects `adaption_prompt` directly). */
+function adaptionPromptKv(prompt: AdaptionPrompt, w: LayerWeights, attn: string, project: Projector, model: ReferenceModel): { ks: Float64Array[]; vs: Float64Array[] } {
+  const { hiddenSize: h, numKvHeads, headDim: d } = model.text;
+  const ks: Float64Array[] = [];
+  const vs: Float64Array[] = [];
+  for (let j = 0; j < prompt.len; j++) {
+    const p = prompt.prompt.subarray(j * h, (j + 1) * h);
+    ks.push(project(`${attn}.k_proj`, w.k, p, numKvHeads * d, h, w.kBias));
+    vs.push(project(`${attn}.v_proj`, w.v, p, numKvHeads * d, h, w.vBias));
+  }
+  return { ks, vs };
+}
+
+/** gate * softmax over the prompt of (query . prompt key) / sqrt(d), times the prompt values, per head. */
+function adaptionPromptHeads(prompt: AdaptionPrompt, kv: { ks: Float64Array[]; vs: Float64Array[] }, q: Float64Array, model: ReferenceModel): Float64Array {
+  const { numHeads, numKvHeads, headDim: d } = model.text;
+  const group = numHeads / numKvHeads; // PEFT repeat_interleave(adapter_k, factor, dim=1)
+  const heads = new Float64Array(numHeads * d);
+  for (let head = 0; head < numHeads; head++) {
+    const kvHead = Math.floor(head / group);
+    const p = softmax(kv.ks.map((k) => dot(q, k, d, head * d, kvHead * d) / Math.sqrt(d)));
+    const g = prompt.gate.length === 1 ? prompt.gate[0]! : prompt.gate[head]!;
+    const gate = prompt.gateTanh ? Math.tanh(g) : g;
+    for (let j = 0; j < prompt.len; j++) {
+      for (let i = 0; i < d; i++) heads[head * d + i] = heads[head * d + i]! + gate * p[j]! * kv.vs[j]![kvHead * d + i]!;
+    }
+  }
+  return heads;
 }
 
 /** The final hidden states (after the last RMSNorm), one per position. */
@@ -151,6 +229,7 @@ export function referenceHidden(model: ReferenceModel, ids: readonly number[]): 
   // Token embeddings.
   const xs = ids.map((id) => Float64Array.from(model.embed.subarray(id * h, (id + 1) * h)));
   const invFreq = ropeInvFreq(t, ids.length);
+  const project = projectorFor(model.peft);
   model.layers.forEach((w, layer) => {
     // Pre-norm attention block with residual.
     const normed = xs.map((x) => rmsNorm(x, w.inputNorm, t.rmsNormEps));
@@ -159,7 +238,8 @@ export function referenceHidden(model: ReferenceModel, ids: readonly number[]): 
     // Pre-norm feed-forward block (SwiGLU MLP, or Llama 4 MoE) with residual.
     xs.forEach((x) => {
       const n = rmsNorm(x, w.postAttentionNorm, t.rmsNormEps);
-      addInto(x, w.moe ? moeForward(n, w.moe, t).out : denseMlp(n, w.mlp!, h));
+      const mlp = `model.layers.${layer}.${model.arch.modelType === 'llama4' ? 'feed_forward' : 'mlp'}`;
+      addInto(x, w.moe ? moeForward(n, w.moe, t, mlp, project).out : denseMlp(n, w.mlp!, h, mlp, project));
     });
   });
   return xs.map((x) => rmsNorm(x, model.norm, t.rmsNormEps));
@@ -167,7 +247,8 @@ export function referenceHidden(model: ReferenceModel, ids: readonly number[]): 
 
 /** Next-token logits at every position: lm_head (or the tied embedding) times the final hidden state. */
 export function referenceLogits(model: ReferenceModel, ids: readonly number[]): Float64Array[] {
-  return referenceHidden(model, ids).map((x) => linear(model.lmHead, x, model.text.vocabSize, model.text.hiddenSize));
+  const project = projectorFor(model.peft);
+  return referenceHidden(model, ids).map((x) => project('lm_head', model.lmHead, x, model.text.vocabSize, model.text.hiddenSize));
 }
 
 /**

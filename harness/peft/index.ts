@@ -19,5 +19,5 @@ export {
   type ExcitorSpec,
 } from './spec.ts';
 export { SUPPORTED_PEFT_TYPES, adapterConfigToSpec, readAdapterConfig, parsePeft } from './adapter-config.ts';
-export { countTrainable, type TrainableCount } from './trainable.ts';
+export { countTrainable, loraRankFor, resolveLoraTargets, type TrainableCount } from './trainable.ts';
 export { moduleInstances, expertParameters, type ModuleInstance, type ParameterInstance } from './modules.ts';

@@ -147,6 +147,16 @@ function resolveTargets(spec: LoraSpec, all: ModuleInstance[]): ModuleInstance[]
   return targeted;
 }
 
+/** The module instances a LoRA spec wraps on `arch` (PEFT's target matching), for runners/peft. */
+export function resolveLoraTargets(spec: LoraSpec, arch: TextArch): ModuleInstance[] {
+  return resolveTargets(spec, moduleInstances(arch));
+}
+
+/** The rank of module `key` under the spec's `rank_pattern` (PEFT get_pattern_key), else `r`. */
+export function loraRankFor(spec: LoraSpec, key: string): number {
+  return rankFor(spec, key);
+}
+
 function countLora(spec: LoraSpec, arch: TextArch): TrainableCount {
   const all = moduleInstances(arch);
   const targeted = resolveTargets(spec, all);

@@ -144,16 +144,23 @@ export function createDynamicMap(): Float32Array {
   return Float32Array.from(data.sort((a, b) => a - b));
 }
 
-/** Index of the code nearest x in a sorted code book (ties to the lower index). */
+/**
+ * Index of the code nearest x in a sorted code book, as bitsandbytes' quantize_blockwise decides it
+ * (backends/default/ops.py: `bounds = (code[:-1] + code[1:]) / 2` in float32, then
+ * `torch.bucketize(x, bounds)`, right=False): the number of float32 midpoints strictly below x, so a
+ * value exactly on a midpoint takes the lower code.
+ */
 export function nearestCode(code: Float32Array, x: number): number {
   let lo = 0;
   let hi = code.length - 1;
-  while (hi - lo > 1) {
+  // Invariant: midpoints below index lo are < x; the midpoint at index hi - 1 (between hi-1, hi) is >= x or hi is last.
+  while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((code[mid] as number) <= x) lo = mid;
+    const bound = Math.fround(Math.fround((code[mid] as number) + (code[mid + 1] as number)) / 2);
+    if (bound < x) lo = mid + 1;
     else hi = mid;
   }
-  return Math.abs(x - (code[lo] as number)) <= Math.abs((code[hi] as number) - x) ? lo : hi;
+  return lo;
 }
 
 export interface DoubleQuantAbsmax {
