@@ -1,6 +1,6 @@
 // `llama-eval logprobs`: token_logprobs[i] = log p(input_ids[i] | input_ids[<i]), null for i = 0.
 import { InputError } from '../errors.ts';
-import { openCheckpoint } from '../../runners/hf/checkpoint.ts';
+import { openCheckpoint, type Checkpoint } from '../../runners/hf/checkpoint.ts';
 import { referenceTokenLogprobs } from '../../runners/reference.ts';
 import { loadReferenceFromCheckpoint } from '../../runners/reference-weights.ts';
 import { LlamaTokenizer } from '../../runners/tokenizer.ts';
@@ -16,10 +16,18 @@ export function parseIds(text: string): number[] {
   });
 }
 
-export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
-  if (args.backend === 'ort') {
-    throw new InputError('--backend ort is not available yet: the ONNX LLaMA graph has not landed; use --backend reference');
+/** The ORT graph's token logprobs; onnxruntime is imported only when this backend is asked for. */
+async function ortLogprobs(checkpoint: Checkpoint, ids: number[]): Promise<(number | null)[]> {
+  const { OrtLlamaModel, ortTokenLogprobs } = await import('../../runners/ort/llama-model.ts');
+  const model = await OrtLlamaModel.fromCheckpoint(checkpoint);
+  try {
+    return await ortTokenLogprobs(model, ids);
+  } finally {
+    await model.close();
   }
+}
+
+export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
   // yargs checks this too; repeated here because a failed yargs check may still reach the handler.
   if ((args.text === undefined) === (args.ids === undefined)) throw new InputError('give exactly one of --text or --ids');
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
@@ -29,8 +37,8 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const vocab = checkpoint.arch.text.vocabSize;
   const bad = ids.find((id) => id >= vocab);
   if (bad !== undefined) throw new InputError(`--ids: token id ${bad} is outside the vocabulary of ${checkpoint.id} (vocab_size ${vocab})`);
-  const model = loadReferenceFromCheckpoint(checkpoint);
-  const logprobs = referenceTokenLogprobs(model, ids);
+  const backend = args.backend === 'ort' ? 'ort' : 'reference';
+  const logprobs = backend === 'ort' ? await ortLogprobs(checkpoint, ids) : referenceTokenLogprobs(loadReferenceFromCheckpoint(checkpoint), ids);
   if (args.json) {
     printJson(io, { input_ids: ids, token_logprobs: logprobs });
     return 0;
@@ -41,6 +49,6 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     ids.map((id, i) => [i, id, JSON.stringify(tokenizer?.idToToken(id) ?? ''), logprobs[i] === null ? '-' : logprobs[i]!.toFixed(6)]),
   );
   const total = logprobs.reduce<number>((s, x) => s + (x ?? 0), 0);
-  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend reference, float64)\n`);
+  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend ${backend}, ${backend === 'ort' ? 'fp32' : 'float64'})\n`);
   return 0;
 }

@@ -3,6 +3,7 @@
 // benches and the ORT runner: inputs/outputs with symbolic or fixed dims, initializers from
 // typed arrays (stored as raw_data, which is little-endian like every host we run on), nodes in
 // any domain (com.microsoft contrib ops included) and the opset imports that domain needs.
+import { appendFileSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -82,9 +83,22 @@ export class OnnxGraphBuilder {
   private readonly opsets = new Map<string, number>();
   private readonly names = new Set<string>();
   private counter = 0;
+  private external: { path: string; location: string; threshold: number; offset: number } | null = null;
 
   constructor(readonly graphName = 'graph', opsets: Record<string, number> = {}) {
     for (const [domain, version] of Object.entries({ ...DEFAULT_OPSETS, ...opsets })) this.opsets.set(domain, version);
+  }
+
+  /**
+   * Stores initializers of at least `thresholdBytes` in the file `path` (named `location` in the
+   * model, relative to the model file) instead of inside the protobuf: models past protobuf's
+   * 2 GiB limit need it, and each tensor reaches disk as it is added, so the caller's array can be
+   * dropped at once. Offsets are 4 KiB-aligned so ORT can memory-map them. Truncates `path`.
+   */
+  externalData(path: string, location: string, thresholdBytes = 1024): this {
+    writeFileSync(path, new Uint8Array(0));
+    this.external = { path, location, threshold: thresholdBytes, offset: 0 };
+    return this;
   }
 
   /** Sets (or raises) the opset version imported for a domain. */
@@ -114,11 +128,31 @@ export class OnnxGraphBuilder {
   initializer(name: string, data: InitData, dims: readonly number[], dtype: OnnxDtype = dtypeOf(data)): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`initializer ${name}: dims [${dims.join(', ')}] hold ${count} elements but data has ${data.length}`);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const ext = this.external;
+    if (ext && bytes.byteLength >= ext.threshold) {
+      const start = Math.ceil(ext.offset / 4096) * 4096;
+      if (start > ext.offset) appendFileSync(ext.path, new Uint8Array(start - ext.offset));
+      appendFileSync(ext.path, bytes);
+      ext.offset = start + bytes.byteLength;
+      this.initializers.push({
+        name: this.claim(name),
+        dataType: ONNX_DTYPES[dtype],
+        dims: [...dims],
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: ext.location },
+          { key: 'offset', value: String(start) },
+          { key: 'length', value: String(bytes.byteLength) },
+        ],
+      });
+      return name;
+    }
     this.initializers.push({
       name: this.claim(name),
       dataType: ONNX_DTYPES[dtype],
       dims: [...dims],
-      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      rawData: bytes,
     });
     return name;
   }

@@ -69,17 +69,21 @@ export class OrtSession {
     readonly device: OrtDevice,
   ) {}
 
-  static async create(model: Uint8Array, options: SessionOptions = {}): Promise<OrtSession> {
+  /** `model` is the serialized graph, or the path of a .onnx file (which may use external data). */
+  static async create(model: Uint8Array | string, options: SessionOptions = {}): Promise<OrtSession> {
     const device = options.device ?? 'cpu';
     assertDevice(device);
-    const session = await ort.InferenceSession.create(model, {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [device],
       intraOpNumThreads: options.intraOpThreads ?? 0,
       interOpNumThreads: 1,
       graphOptimizationLevel: options.graphOptimization ?? 'all',
       // The benches time steady state; the arena keeps repeated runs allocation-free.
       enableCpuMemArena: true,
-    });
+    };
+    const session = typeof model === 'string'
+      ? await ort.InferenceSession.create(model, sessionOptions)
+      : await ort.InferenceSession.create(model, sessionOptions);
     return new OrtSession(session, device);
   }
 

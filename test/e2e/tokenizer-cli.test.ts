@@ -62,10 +62,15 @@ describe('llama-eval logprobs', () => {
     expect(b.token_logprobs).toEqual(a.token_logprobs);
   });
 
-  it('--backend ort exits 2 until the ONNX graph lands', async () => {
-    const r = await cli(logprobs, { model: 'tiny-llama-4', ids: '1,2', backend: 'ort', json: true });
-    expect(r.code).toBe(2);
-    expect(r.err).toBe('llama-eval: --backend ort is not available yet: the ONNX LLaMA graph has not landed; use --backend reference\n');
+  it('--backend ort gives the reference token_logprobs within 1e-4 (issue 4 acceptance)', async () => {
+    const args = { model: 'tiny-llama-4', ids: '1,80,319,7,42', json: true };
+    const ort = await cli(logprobs, { ...args, backend: 'ort' });
+    expect(ort.code).toBe(0);
+    const a = JSON.parse(ort.out);
+    const b = JSON.parse((await cli(logprobs, { ...args, backend: 'reference' })).out);
+    expect(a.input_ids).toEqual(b.input_ids);
+    expect(a.token_logprobs[0]).toBeNull();
+    a.token_logprobs.slice(1).forEach((x: number, i: number) => expect(Math.abs(x - b.token_logprobs[i + 1])).toBeLessThanOrEqual(1e-4));
   });
 
   it('neither --text nor --ids exits 2', async () => {

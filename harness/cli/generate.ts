@@ -1,0 +1,67 @@
+// `llama-eval generate`: greedy (default) or sampled decoding of a prompt. token_ids are the generated tokens only (an
+// eos token, when reached, is the last of them, as HF generate returns it); text is their decoding
+// without special tokens.
+import { InputError } from '../errors.ts';
+import { openCheckpoint, type Checkpoint } from '../../runners/hf/checkpoint.ts';
+import { LlamaTokenizer } from '../../runners/tokenizer.ts';
+import type { Sampling } from '../../runners/ort/runner.ts';
+import type { CliIO } from './command.ts';
+import { printJson } from './output.ts';
+
+/** The reference's greedy ids: a full float64 forward per token (no cache), so only for small models. */
+async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number): Promise<number[]> {
+  const [{ loadReferenceFromCheckpoint }, { referenceLogits }, { eosIds }] = await Promise.all([
+    import('../../runners/reference-weights.ts'),
+    import('../../runners/reference.ts'),
+    import('../../runners/ort/runner.ts'),
+  ]);
+  const model = loadReferenceFromCheckpoint(checkpoint);
+  const eos = eosIds(checkpoint, tokenizer);
+  const ids = [...prompt];
+  const generated: number[] = [];
+  while (generated.length < maxNew) {
+    const row = referenceLogits(model, ids).at(-1)!;
+    let next = 0;
+    for (let i = 1; i < row.length; i++) if (row[i]! > row[next]!) next = i;
+    generated.push(next);
+    ids.push(next);
+    if (eos.has(next)) break;
+  }
+  return generated;
+}
+
+async function ortGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', sampling: Sampling): Promise<number[]> {
+  const [{ OrtLlamaModel }, { OrtRunner }] = await Promise.all([import('../../runners/ort/llama-model.ts'), import('../../runners/ort/runner.ts')]);
+  const runner = new OrtRunner(checkpoint, await OrtLlamaModel.fromCheckpoint(checkpoint, { device }), tokenizer);
+  try {
+    return await runner.complete(prompt, maxNew, { sampling });
+  } finally {
+    await runner.close();
+  }
+}
+
+export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
+  const maxNew = Number(args.maxNewTokens ?? args['max-new-tokens'] ?? 32);
+  if (!Number.isInteger(maxNew) || maxNew < 1) throw new InputError(`--max-new-tokens: expected a positive integer, got ${String(args.maxNewTokens)}`);
+  const sampling: Sampling = { temperature: Number(args.temperature ?? 0), topP: Number(args.topP ?? args['top-p'] ?? 1), seed: Number(args.seed ?? 0) };
+  if (!(sampling.temperature >= 0)) throw new InputError(`--temperature: expected a number >= 0 (0 is greedy), got ${String(args.temperature)}`);
+  if (!(sampling.topP > 0 && sampling.topP <= 1)) throw new InputError(`--top-p: expected a number in (0, 1], got ${String(args.topP)}`);
+  if (!Number.isInteger(sampling.seed)) throw new InputError(`--seed: expected an integer, got ${String(args.seed)}`);
+  if (args.backend === 'reference' && sampling.temperature > 0) throw new InputError('--temperature: the reference backend decodes greedily only; use --backend ort to sample');
+  const device = args.device === 'cuda' ? 'cuda' : 'cpu';
+  if (args.backend === 'reference' && device === 'cuda') throw new InputError('--device cuda: the reference backend runs on the CPU only; use --backend ort');
+  const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
+  const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
+  const prompt = tokenizer.encode(String(args.prompt ?? ''));
+  if (prompt.length === 0) throw new InputError('--prompt: the prompt has no tokens (and the tokenizer adds no BOS); give some text');
+  const tokenIds = args.backend === 'reference'
+    ? await referenceGreedy(checkpoint, tokenizer, prompt, maxNew)
+    : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling);
+  const text = tokenizer.decode(tokenIds, { skipSpecialTokens: true });
+  if (args.json) {
+    printJson(io, { text, token_ids: tokenIds });
+    return 0;
+  }
+  io.out(`${text}\n`);
+  return 0;
+}

@@ -1,0 +1,64 @@
+// `llama-eval generate` as the CLI runs it (command module, exit codes, JSON contract): greedy
+// tokens are identical across the ORT and reference backends (issue 4 acceptance).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isInputError } from '../../results/errors.ts';
+import * as generate from '../../harness/cli/generate.ts';
+
+const cache = mkdtempSync(join(tmpdir(), 'generate-cli-'));
+process.env.LLAMA_EVAL_CACHE = cache; // the command reads the cache location from the environment
+afterAll(() => rmSync(cache, { recursive: true, force: true }));
+
+async function cli(args: Record<string, unknown>) {
+  let out = '';
+  try {
+    const code = await generate.run(args, { out: (s) => (out += s), err: () => {} });
+    return { code, out, err: '' };
+  } catch (error) {
+    // What main.ts does with a thrown error.
+    if (isInputError(error)) return { code: 2, out, err: error.message };
+    throw error;
+  }
+}
+
+describe('llama-eval generate', () => {
+  it.each(['tiny-llama-4', 'tiny-llama-2'])('%s: --json gives {text, token_ids}, the same greedy tokens from ort and reference', async (model) => {
+    const args = { model, prompt: 'Once upon a time', maxNewTokens: 6, json: true };
+    const ort = await cli({ ...args, backend: 'ort' });
+    expect(ort.code).toBe(0);
+    const a = JSON.parse(ort.out);
+    expect(Object.keys(a)).toEqual(['text', 'token_ids']);
+    expect(a.token_ids.length).toBeGreaterThan(0);
+    expect(a.token_ids.length).toBeLessThanOrEqual(6);
+    const b = JSON.parse((await cli({ ...args, backend: 'reference' })).out);
+    expect(a).toEqual(b);
+  });
+
+  it('sampling with a seed is reproducible, and differs from greedy somewhere across seeds', async () => {
+    const args = { model: 'tiny-llama-4', prompt: 'Once upon a time', maxNewTokens: 6, json: true, backend: 'ort', temperature: 1.5, topP: 1 };
+    const a = JSON.parse((await cli({ ...args, seed: 7 })).out);
+    expect(JSON.parse((await cli({ ...args, seed: 7 })).out)).toEqual(a);
+    const greedy = JSON.parse((await cli({ ...args, temperature: 0 })).out).token_ids;
+    // tiny-llama-4's 512-way predictions are nearly flat: a sampled token equals greedy's about 1/512 of the time.
+    const samples = await Promise.all([1, 2, 3].map(async (seed) => JSON.parse((await cli({ ...args, seed })).out).token_ids));
+    expect(samples.some((ids) => JSON.stringify(ids) !== JSON.stringify(greedy))).toBe(true);
+  });
+
+  it('a bad --top-p or a reference run with --temperature exits 2', async () => {
+    const base = { model: 'tiny-llama-4', prompt: 'x', maxNewTokens: 1, json: true };
+    expect((await cli({ ...base, backend: 'ort', temperature: 1, topP: 0 })).err).toMatch(/^--top-p: expected a number in \(0, 1\]/);
+    expect((await cli({ ...base, backend: 'reference', temperature: 1 })).code).toBe(2);
+  });
+
+  it('a bad --max-new-tokens exits 2 naming the flag', async () => {
+    const r = await cli({ model: 'tiny-llama-4', prompt: 'x', maxNewTokens: 0, backend: 'ort', json: true });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^--max-new-tokens: expected a positive integer/);
+  });
+
+  it('an unknown model exits 2', async () => {
+    expect((await cli({ model: 'tiny-llama-7', prompt: 'x', maxNewTokens: 1, backend: 'ort', offline: true })).code).toBe(2);
+  });
+});
