@@ -7,6 +7,10 @@ import { PARAMS_COMMAND } from './params-args.ts';
 import { MEMORY_COMMAND } from './memory-args.ts';
 import { TOKENIZE_COMMAND } from './tokenize-args.ts';
 import { LOGPROBS_COMMAND } from './logprobs-args.ts';
+import { GENERATE_COMMAND } from './generate-args.ts';
+import { EXPORT_COMMAND } from './export-args.ts';
+import { QUANTIZE_COMMAND } from './quantize-args.ts';
+import { SERVE_COMMAND } from './serve-args.ts';
 import { BENCH_COMMAND } from './bench-args.ts';
 import { REPORT_COMMAND } from './report-args.ts';
 import { COMPARE_COMMAND } from './compare-args.ts';
@@ -18,7 +22,7 @@ import type { CommandSpec } from './command.ts';
 
 const COMMANDS: CommandSpec[] = [
   MODELS_COMMAND, PARAMS_COMMAND, MEMORY_COMMAND,
-  TOKENIZE_COMMAND, LOGPROBS_COMMAND,
+  TOKENIZE_COMMAND, LOGPROBS_COMMAND, GENERATE_COMMAND, EXPORT_COMMAND, QUANTIZE_COMMAND, SERVE_COMMAND,
   RUN_COMMAND, BENCH_COMMAND,
   REPORT_COMMAND, COMPARE_COMMAND, REGRESS_COMMAND, LEADERBOARD_COMMAND,
   HISTORY_COMMAND,
