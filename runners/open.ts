@@ -1,37 +1,63 @@
 // Backend factory: the one place that maps a backend name to a Runner, so the run engine never
-// imports a backend it does not use (the reference forward and ORT are loaded lazily).
+// imports a backend it does not use (the reference forward, ORT and llama.cpp are loaded lazily).
+import { parsePeft, peftLabel } from '../harness/peft/index.ts';
 import { InputError } from '../results/errors.ts';
 import type { Backend, Runner } from './types.ts';
 
+export interface RemoteOptions {
+  /** OpenAI-compatible server root (`--base-url`). */
+  baseUrl: string;
+  /** Environment variable holding the API key (`--api-key-env`); the key itself is never recorded. */
+  apiKeyEnv: string | null;
+}
+
 export interface OpenRunnerOptions {
   backend: Backend;
-  /** Zoo id, tiny-* id, checkpoint directory or HF repo id. */
+  /** Zoo id, tiny-* id, checkpoint directory or HF repo id; for `openai`, the served model name. */
   model: string;
-  /** PEFT label for RunnerInfo; only the null backend accepts one until adapters can be applied. */
-  peft: string | null;
+  /** The `--peft` argument (spec string or HF PEFT adapter directory), or null for the base model. */
+  peftArg: string | null;
   offline: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Required by the `openai` backend. */
+  remote?: RemoteOptions;
 }
 
 /** Backends `llama-eval run` can use today. */
-export const RUN_BACKENDS = ['reference', 'null', 'ort'] as const satisfies readonly Backend[];
+export const RUN_BACKENDS = ['reference', 'ort', 'llamacpp', 'openai', 'null'] as const satisfies readonly Backend[];
+
+/** A `--peft` value that runs as an adapter applied by this harness (not by a server or a GGUF file). */
+function localOnly(backend: Backend, peftArg: string | null, fix: string): void {
+  if (peftArg !== null) throw new InputError(`--peft ${peftArg}: the ${backend} backend cannot apply adapters; ${fix}`);
+}
 
 export async function openRunner(options: OpenRunnerOptions): Promise<Runner> {
+  const peft = options.peftArg;
   switch (options.backend) {
     case 'null': {
       const { NullRunner } = await import('./null.ts');
-      return new NullRunner({ model: options.model, peft: options.peft });
+      return new NullRunner({ model: options.model, peft: peft === null ? null : peftLabel(parsePeft(peft)) });
     }
     case 'reference': {
-      if (options.peft !== null) {
-        throw new InputError(`--peft ${options.peft}: the reference backend cannot apply adapters yet (issue 5 adds PEFT to the reference forward); use --backend null to exercise the pipeline`);
-      }
       const { ReferenceRunner } = await import('./reference-runner.ts');
-      return ReferenceRunner.open(options.model, { offline: options.offline, env: options.env });
+      return ReferenceRunner.open(options.model, { offline: options.offline, env: options.env, peft: peft ?? undefined });
     }
-    case 'ort':
-      throw new InputError('--backend ort is not available yet: the ORT runner (issue 4) has not landed; use --backend reference or --backend null');
+    case 'ort': {
+      const { openOrtRunner } = await import('./ort/runner.ts');
+      return openOrtRunner(options.model, { device: 'cpu', offline: options.offline, env: options.env, peft: peft ?? undefined });
+    }
+    case 'llamacpp': {
+      localOnly('llamacpp', peft, 'merge the adapter into the checkpoint first, or use --backend ort / reference');
+      const { openLlamaCppRunner } = await import('./llamacpp/open.ts');
+      return openLlamaCppRunner(options.model, { offline: options.offline, env: options.env });
+    }
+    case 'openai': {
+      localOnly('openai', peft, 'serve the adapter on the server (vLLM --lora-modules) and name it with --model');
+      if (!options.remote) throw new InputError('--backend openai needs --base-url (the server root, e.g. http://localhost:8000)');
+      const { OpenAiRunner } = await import('./remote/openai.ts');
+      return new OpenAiRunner({ baseUrl: options.remote.baseUrl, modelName: options.model, apiKeyEnv: options.remote.apiKeyEnv, env: options.env });
+    }
     default:
-      throw new InputError(`--backend ${options.backend} is not available to llama-eval run yet (expected one of ${RUN_BACKENDS.join(', ')}; issue 9 adds llama.cpp and OpenAI-compatible servers)`);
+      throw new InputError(`--backend ${String(options.backend)}: expected one of ${RUN_BACKENDS.join(', ')}`);
   }
 }

@@ -11,6 +11,7 @@ import { linear, logSoftmax } from './reference-ops.ts';
 import { referenceHidden } from './reference.ts';
 import { loadReferenceFromCheckpoint, type ReferenceModel } from './reference-weights.ts';
 import { LlamaTokenizer } from './tokenizer.ts';
+import { applyPeftToReference } from './peft/index.ts';
 import { InputError } from '../results/errors.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
@@ -42,6 +43,11 @@ export interface ReferenceRunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** Mirrors HFLM's `add_bos_token`; default false as there. */
   addBos?: boolean;
+  /**
+   * `--peft` value: an HF PEFT adapter directory, or a spec string evaluated as PEFT initialises the
+   * adapter (LoRA B = 0, adapter gates 0: the base model's outputs, except QLoRA's NF4 base).
+   */
+  peft?: string;
 }
 
 export class ReferenceRunner implements Runner {
@@ -55,7 +61,7 @@ export class ReferenceRunner implements Runner {
     private readonly tokenizer: LlamaTokenizer,
     private readonly addBos = false,
   ) {
-    this.info = { backend: 'reference', device: 'cpu', dtype: 'float64', model: checkpoint.id, peft: null, versions: {} };
+    this.info = { backend: 'reference', device: 'cpu', dtype: 'float64', model: checkpoint.id, peft: model.peft?.label ?? null, versions: {} };
     const configured = checkpoint.config.max_position_embeddings;
     this.maxPositions = typeof configured === 'number' && configured > 0 ? configured : 2048;
   }
@@ -64,7 +70,9 @@ export class ReferenceRunner implements Runner {
   static async open(model: string, options: ReferenceRunnerOptions = {}): Promise<ReferenceRunner> {
     const checkpoint = await openCheckpoint(model, { offline: options.offline, env: options.env });
     const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
-    return new ReferenceRunner(checkpoint, loadReferenceFromCheckpoint(checkpoint), tokenizer, options.addBos ?? false);
+    let weights = loadReferenceFromCheckpoint(checkpoint);
+    if (options.peft !== undefined) weights = applyPeftToReference(weights, options.peft, { mode: 'unmerged', init: 'zero' });
+    return new ReferenceRunner(checkpoint, weights, tokenizer, options.addBos ?? false);
   }
 
   private encode = (text: string): number[] => this.tokenizer.encode(text, { addSpecialTokens: this.addBos });

@@ -10,8 +10,14 @@ export const RUN_COMMAND: CommandSpec = {
       .option('suite', { type: 'string', array: true, default: [], describe: 'Suites: commonsense arithmetic legal medical (several allowed; none and no --task = all)' })
       .option('task', { type: 'string', array: true, default: [], describe: 'Tasks by name, in addition to --suite (e.g. --task boolq piqa)' })
       .option('model', { type: 'string', array: true, default: [], describe: `Zoo id, checkpoint directory or HF repo id (several allowed; default: the embedded ${RUN_DEFAULT_MODEL})` })
-      .option('peft', { type: 'string', array: true, default: [], describe: 'PEFT spec (e.g. lora:r=8,alpha=16) or HF PEFT adapter directory; several make a cross product' })
-      .option('backend', { choices: ['reference', 'null', 'ort'] as const, default: 'reference' as const, describe: 'reference: float64 TypeScript forward; null: no model, hash-derived scores (pipeline checks); ort: ONNX Runtime' })
+      .option('peft', { type: 'string', array: true, default: [], describe: 'HF PEFT adapter directory, or a spec (e.g. lora:r=8,alpha=16) evaluated as PEFT initialises it (identity, except QLoRA\'s NF4 base); several make a cross product' })
+      .option('backend', {
+        choices: ['ort', 'reference', 'llamacpp', 'openai', 'null'] as const,
+        default: 'ort' as const,
+        describe: 'ort: ONNX Runtime graph (fp32, CPU); reference: float64 TypeScript forward (the oracle, slow); llamacpp: GGUF via node-llama-cpp; openai: an OpenAI-compatible server (--base-url, --model = served name); null: no model, hash-derived scores (pipeline checks)',
+      })
+      .option('base-url', { type: 'string', describe: 'openai backend: server root, e.g. http://localhost:8000 (vLLM, TGI, llama-eval serve)' })
+      .option('api-key-env', { type: 'string', describe: 'openai backend: name of the environment variable holding the API key (the key is never written)' })
       .option('protocol', { choices: ['loglikelihood', 'generation'] as const, describe: "Force a protocol (default: each task's first)" })
       .option('out', { type: 'string', describe: 'Output directory (default runs/<timestamp>); an existing one is resumed' })
       .option('limit', { type: 'number', describe: 'Evaluate at most N documents per task (the first N)' })
@@ -21,7 +27,9 @@ export const RUN_COMMAND: CommandSpec = {
       .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (the results.json document)' })
       .example('$0 run --suite medical --limit 20', `the embedded default model (${RUN_DEFAULT_MODEL}) on the medical suite`)
       .example('$0 run --task boolq piqa --model ./Llama-3.2-1B --out runs/l32', 'rerun with the same --out to resume')
-      .example('$0 run --suite commonsense --backend null --peft lora:r=8 --peft qlora:r=64', 'check the pipeline without a model')
+      .example('$0 run --suite medical --model tiny-llama-2 --peft ./my-lora --peft qlora:r=64', 'a trained LoRA adapter, and the NF4-quantized base, against the base')
+      .example('$0 run --suite arithmetic --backend openai --base-url http://localhost:8000 --model meta-llama/Llama-3.1-70B', 'a model served by vLLM/TGI')
+      .example('$0 run --suite commonsense --backend null --peft lora:r=8', 'check the pipeline without a model')
       .epilogue('Exit codes: 0 every cell ok or skipped, 1 a cell failed (see its error record), 2 usage or input error, 3 internal error.'),
   load: () => import('./run.ts'),
 };

@@ -2,6 +2,7 @@
 // failed: the run itself completed, but its results are incomplete.
 import { InputError } from '../errors.ts';
 import { parsePeft, peftLabel } from '../peft/index.ts';
+import type { RemoteOptions } from '../../runners/open.ts';
 import type { Backend } from '../../runners/types.ts';
 import { PROTOCOLS, type Protocol } from '../../suites/types.ts';
 import { evaluate } from '../run/evaluate.ts';
@@ -20,13 +21,18 @@ function positiveInt(value: unknown, flag: string): number | null {
 }
 
 export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
-  const backend = String(args.backend ?? 'reference') as Backend;
-  if (backend === 'ort') throw new InputError('--backend ort is not available yet: the ORT runner (issue 4) has not landed; use --backend reference or --backend null');
+  const backend = String(args.backend ?? 'ort') as Backend;
   const protocol = args.protocol === undefined ? null : String(args.protocol);
   if (protocol !== null && !(PROTOCOLS as readonly string[]).includes(protocol)) throw new InputError(`--protocol ${protocol}: expected one of ${PROTOCOLS.join(', ')}`);
   const pefts = strings(args.peft).map((arg) => ({ arg, label: peftLabel(parsePeft(arg)) }));
-  if (pefts.length > 0 && backend !== 'null') {
-    throw new InputError(`--peft: the ${backend} backend cannot apply adapters yet (issue 5 adds PEFT to the runners); use --backend null to check the pipeline, or drop --peft`);
+  if (pefts.length > 0 && (backend === 'llamacpp' || backend === 'openai')) {
+    throw new InputError(`--peft: the ${backend} backend runs the model as given and cannot apply adapters; use --backend ort or reference, or serve/merge the adapter yourself`);
+  }
+  let remote: RemoteOptions | undefined;
+  if (backend === 'openai') {
+    if (args.baseUrl === undefined) throw new InputError('--backend openai needs --base-url (the server root, e.g. http://localhost:8000)');
+    if (strings(args.model).length === 0) throw new InputError('--backend openai needs --model: the name the server serves the model under (GET /v1/models lists them)');
+    remote = { baseUrl: String(args.baseUrl), apiKeyEnv: args.apiKeyEnv === undefined ? null : String(args.apiKeyEnv) };
   }
   const seed = args.seed === undefined ? 1234 : Number(args.seed);
   if (!Number.isInteger(seed)) throw new InputError(`--seed: expected an integer, got ${String(args.seed)}`);
@@ -42,7 +48,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     suites: strings(args.suite), tasks: strings(args.task), models, pefts, backend,
     protocol: protocol as Protocol | null, limit: positiveInt(args.limit, '--limit'), seed,
     dataPath: args.data === undefined ? null : String(args.data), offline, outDir,
-    progress: progressFor(process.stderr, io.err),
+    remote, progress: progressFor(process.stderr, io.err),
   });
   if (resumedCells > 0) io.err(`llama-eval run: resumed ${outDir}: ${resumedCells} completed cell(s) were not run again\n`);
   if (args.json) {

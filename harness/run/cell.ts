@@ -4,8 +4,9 @@
 // for resume (execute.ts).
 import { createHash } from 'node:crypto';
 import { countModelParams } from '../params/index.ts';
+import { applyPeftToCount } from '../params/peft.ts';
 import { resolveLocalCheckpoint } from '../../runners/hf/checkpoint.ts';
-import { openRunner } from '../../runners/open.ts';
+import { openRunner, type RemoteOptions } from '../../runners/open.ts';
 import type { Runner } from '../../runners/types.ts';
 import { RecordWriter } from '../../results/store.ts';
 import type { SampleRecord } from '../../results/schema.ts';
@@ -21,6 +22,8 @@ export interface CellContext {
   taskModule?: string;
   offline: boolean;
   env?: NodeJS.ProcessEnv;
+  /** `--backend openai`: the server to talk to. */
+  remote?: RemoteOptions;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -68,7 +71,7 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
   if (loaded.status === 'skipped') return { status: 'skipped', reason: loaded.reason };
   const docs = cell.limit === null ? loaded.docs : loaded.docs.slice(0, cell.limit);
   if (docs.length === 0) throw new Error(`task ${cell.task}: no documents to evaluate in ${loaded.source}`);
-  const runner = await openRunner({ backend: cell.backend, model: cell.model, peft: cell.peft?.label ?? null, offline: ctx.offline, env: ctx.env });
+  const runner = await openRunner({ backend: cell.backend, model: cell.model, peftArg: cell.peft?.arg ?? null, offline: ctx.offline, env: ctx.env, remote: ctx.remote });
   const writer = new RecordWriter(ctx.recordsPath);
   const base = { run_id: ctx.runId, cell_id: cell.id };
   try {
@@ -83,14 +86,18 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
       }
       ctx.onProgress?.(i + 1, docs.length);
     }
-    if (cell.backend !== 'null') {
+    if (cell.backend !== 'null' && cell.backend !== 'openai' && !cell.model.endsWith('.gguf')) {
       // The runner has just opened the checkpoint, so it is local now; its config gives exact counts.
       const local = resolveLocalCheckpoint(cell.model, { offline: true, env: ctx.env });
       if (!('download' in local)) {
+        // Same figures as `llama-eval params --model M --peft P --json` (harness/params/report.ts).
         const p = countModelParams(local.arch);
+        const adapter = cell.peft ? applyPeftToCount(cell.peft.arg, local.arch) : null;
         writer.write({
-          kind: 'params', ...base, time: now(), model: cell.model, total_params: p.total, active_params: p.active, embedding_params: p.embedding,
-          trainable_params: 0, ...(p.vision === null ? {} : { vision_params: p.vision }), peft: null, components: p.components,
+          kind: 'params', ...base, time: now(), model: cell.model,
+          total_params: p.total + (adapter?.addedParams ?? 0), active_params: p.active + (adapter?.addedParams ?? 0), embedding_params: p.embedding,
+          trainable_params: adapter ? adapter.trainableParams : p.total, ...(p.vision === null ? {} : { vision_params: p.vision }),
+          peft: adapter?.peft ?? null, components: { ...p.components, ...Object.fromEntries(Object.entries(adapter?.components ?? {}).map(([k, v]) => [`peft.${k}`, v])) },
         });
       }
     }

@@ -15,6 +15,7 @@ import type { Cell, Plan } from './plan.ts';
 import { plainProgress, type Progress } from './progress.ts';
 import { summarize, type RunSummary, type SkipEntry } from './summary.ts';
 import type { FromWorker, ToWorker } from './worker.ts';
+import type { RemoteOptions } from '../../runners/open.ts';
 
 const WORKER = new URL('./worker.ts', import.meta.url);
 // tsx's "." export is one file for every condition, so require.resolve finds what --import needs
@@ -35,6 +36,7 @@ export interface ExecuteOptions {
   taskModule?: string;
   offline: boolean;
   env?: NodeJS.ProcessEnv;
+  remote?: RemoteOptions;
   progress?: Progress;
 }
 
@@ -114,7 +116,7 @@ export async function executeRun(options: ExecuteOptions): Promise<ExecuteResult
         progress.cellEnd(label(cell), `error: ${prep.message}`);
         continue;
       }
-      const ctx = { recordsPath, runId, taskModule: options.taskModule, offline: options.offline, env: options.env };
+      const ctx = { recordsPath, runId, taskModule: options.taskModule, offline: options.offline, env: options.env, remote: options.remote };
       const result = await runInChild(cell, { type: 'run', cell, ctx }, progress);
       if ('crashed' in result) {
         errorRecord(result.crashed, 'process');

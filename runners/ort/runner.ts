@@ -10,6 +10,9 @@ import { openCheckpoint, type Checkpoint } from '../hf/checkpoint.ts';
 import { encodePair, firstStop, type EncodedPair } from '../reference-runner.ts';
 import { seededUniform } from '../tiny.ts';
 import { LlamaTokenizer } from '../tokenizer.ts';
+import { applyPeftToReference } from '../peft/index.ts';
+import { referenceTensorSource } from '../peft/tensor-source.ts';
+import { loadReferenceFromCheckpoint } from '../reference-weights.ts';
 import { InputError } from '../../results/errors.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
@@ -25,6 +28,12 @@ export interface OrtRunnerOptions {
   addBos?: boolean;
   /** ORT intra-op threads; 0 (default) lets ORT pick. */
   threads?: number;
+  /**
+   * `--peft` value (adapter directory or spec string, spec strings as PEFT initialises them). The
+   * adapter is merged into the weights the graph is built from; methods that cannot be merged
+   * (LLaMA-Adapter V1's prompts) are refused with a clear error.
+   */
+  peft?: string;
 }
 
 export interface Sampling {
@@ -247,6 +256,16 @@ export class OrtRunner implements Runner {
 export async function openOrtRunner(modelArg: string, options: OrtRunnerOptions): Promise<OrtRunner> {
   const checkpoint = await openCheckpoint(modelArg, { offline: options.offline, env: options.env });
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
-  const model = await OrtLlamaModel.fromCheckpoint(checkpoint, { device: options.device, intraOpThreads: options.threads ?? 0 });
-  return new OrtRunner(checkpoint, model, tokenizer, options.addBos ?? false);
+  const sessionOptions = { device: options.device, intraOpThreads: options.threads ?? 0 };
+  if (options.peft === undefined) {
+    return new OrtRunner(checkpoint, await OrtLlamaModel.fromCheckpoint(checkpoint, sessionOptions), tokenizer, options.addBos ?? false);
+  }
+  // The adapter is applied to the float64 reference weights and merged, then the graph is built from
+  // them: exact (tested in test/parity/peft-ort-reference.test.ts) but it holds a float64 copy of the
+  // model while building, so this path is for models that fit twice in memory.
+  const merged = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), options.peft, { mode: 'merged', init: 'zero' });
+  const model = await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, referenceTensorSource(merged), sessionOptions);
+  const runner = new OrtRunner(checkpoint, model, tokenizer, options.addBos ?? false);
+  runner.info.peft = merged.peft?.label ?? null;
+  return runner;
 }

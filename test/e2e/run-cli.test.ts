@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PARAMS_COMMAND } from '../../harness/cli/params-args.ts';
 import { RUN_COMMAND } from '../../harness/cli/run-args.ts';
 import { readRecords } from '../../results/store.ts';
 import { runCli } from './reports-cli-harness.ts';
@@ -34,7 +35,10 @@ describe('llama-eval run', () => {
     const manifest = records.find((x) => x.kind === 'manifest');
     // The model files and the bundled data file are hashed into the manifest.
     expect(manifest?.kind === 'manifest' && manifest.files.map((f) => f.role)).toEqual(expect.arrayContaining(['model', 'data']));
-    expect(records.find((x) => x.kind === 'params')).toMatchObject({ model: 'tiny-llama-3', trainable_params: 0, peft: null });
+    // Without an adapter every parameter is trainable, as `llama-eval params` reports a base model.
+    const params = records.find((x) => x.kind === 'params');
+    expect(params).toMatchObject({ model: 'tiny-llama-3', peft: null });
+    expect(params?.kind === 'params' && params.trainable_params).toBe(params?.kind === 'params' && params.total_params);
     expect(records.filter((x) => x.kind === 'memory' || x.kind === 'throughput')).toHaveLength(2);
     expect(existsSync(join(out, 'results.json'))).toBe(true);
   });
@@ -50,8 +54,9 @@ describe('llama-eval run', () => {
   });
 
   it.each([
-    [['--backend', 'ort'], /--backend ort is not available yet/],
-    [['--peft', 'lora'], /cannot apply adapters yet \(issue 5/],
+    [['--backend', 'llamacpp', '--peft', 'lora:r=8'], /llamacpp backend runs the model as given and cannot apply adapters/],
+    [['--backend', 'openai', '--model', 'm'], /--backend openai needs --base-url/],
+    [['--backend', 'openai', '--base-url', 'http://127.0.0.1:9'], /--backend openai needs --model/],
     [['--task', 'boolqq', '--backend', 'null'], /unknown task.*boolq/],
     [['--suite', 'medicl', '--backend', 'null'], /did you mean "medical"/],
     [['--limit', '0', '--backend', 'null'], /--limit: expected a positive integer/],
@@ -62,6 +67,23 @@ describe('llama-eval run', () => {
     const r = await run([...argv, '--out', outDir()]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
+  });
+
+  it('a PEFT spec runs as PEFT initialises it: LoRA (B = 0) scores exactly as the base, with its trainable count recorded', async () => {
+    const out = outDir();
+    const r = await run(['--task', 'piqa', '--limit', '3', '--model', 'tiny-llama-2', '--peft', 'lora:r=8', '--out', out, '--offline', '--json']);
+    expect(r.code).toBe(0);
+    const base = await run(['--task', 'piqa', '--limit', '3', '--model', 'tiny-llama-2', '--out', outDir(), '--offline', '--json']);
+    const rows = (x: string) => (JSON.parse(x) as { rows: { metric: string; value: number }[] }).rows.map((row) => [row.metric, row.value]);
+    expect(rows(r.out)).toEqual(rows(base.out));
+    const { records } = readRecords(join(out, 'records.jsonl'));
+    const samples = records.filter((x) => x.kind === 'sample');
+    expect(samples.every((x) => x.kind === 'sample' && x.loglikelihoods !== undefined)).toBe(true);
+    const params = records.find((x) => x.kind === 'params');
+    const cli = await runCli(['params', '--model', 'tiny-llama-2', '--peft', 'lora:r=8', '--json'], [PARAMS_COMMAND]);
+    const expected = JSON.parse(cli.out) as { trainable_params: number; total_params: number };
+    expect(params).toMatchObject({ trainable_params: expected.trainable_params, total_params: expected.total_params });
+    expect(expected.trainable_params).toBeGreaterThan(0);
   });
 
   it('--help shows examples', async () => {
