@@ -9,13 +9,14 @@ import type { CliIO } from './command.ts';
 import { printJson } from './output.ts';
 
 /** The reference's greedy ids: a full float64 forward per token (no cache), so only for small models. */
-async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number): Promise<number[]> {
-  const [{ loadReferenceFromCheckpoint }, { referenceLogits }, { eosIds }] = await Promise.all([
+async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, peft: string | undefined): Promise<number[]> {
+  const [{ loadReferenceFromCheckpoint }, { referenceLogits }, { eosIds }, { applyPeftToReference }] = await Promise.all([
     import('../../runners/reference-weights.ts'),
     import('../../runners/reference.ts'),
     import('../../runners/ort/runner.ts'),
+    import('../../runners/peft/index.ts'),
   ]);
-  const model = loadReferenceFromCheckpoint(checkpoint);
+  const model = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' });
   const eos = eosIds(checkpoint, tokenizer);
   const ids = [...prompt];
   const generated: number[] = [];
@@ -30,9 +31,9 @@ async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer
   return generated;
 }
 
-async function ortGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', sampling: Sampling): Promise<number[]> {
-  const [{ OrtLlamaModel }, { OrtRunner }] = await Promise.all([import('../../runners/ort/llama-model.ts'), import('../../runners/ort/runner.ts')]);
-  const runner = new OrtRunner(checkpoint, await OrtLlamaModel.fromCheckpoint(checkpoint, { device }), tokenizer);
+async function ortGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', sampling: Sampling, peft: string | undefined): Promise<number[]> {
+  const { OrtRunner, openOrtLlamaModel } = await import('../../runners/ort/runner.ts');
+  const runner = new OrtRunner(checkpoint, (await openOrtLlamaModel(checkpoint, peft, { device })).model, tokenizer);
   try {
     return await runner.complete(prompt, maxNew, { sampling });
   } finally {
@@ -50,13 +51,14 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   if (args.backend === 'reference' && sampling.temperature > 0) throw new InputError('--temperature: the reference backend decodes greedily only; use --backend ort to sample');
   const device = args.device === 'cuda' ? 'cuda' : 'cpu';
   if (args.backend === 'reference' && device === 'cuda') throw new InputError('--device cuda: the reference backend runs on the CPU only; use --backend ort');
+  const peft = args.peft === undefined ? undefined : String(args.peft);
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
   const prompt = tokenizer.encode(String(args.prompt ?? ''));
   if (prompt.length === 0) throw new InputError('--prompt: the prompt has no tokens (and the tokenizer adds no BOS); give some text');
   const tokenIds = args.backend === 'reference'
-    ? await referenceGreedy(checkpoint, tokenizer, prompt, maxNew)
-    : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling);
+    ? await referenceGreedy(checkpoint, tokenizer, prompt, maxNew, peft)
+    : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling, peft);
   const text = tokenizer.decode(tokenIds, { skipSpecialTokens: true });
   if (args.json) {
     printJson(io, { text, token_ids: tokenIds });

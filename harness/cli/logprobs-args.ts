@@ -20,6 +20,7 @@ export const LOGPROBS_COMMAND: CommandSpec = {
         default: 'reference' as const,
         describe: 'reference: float64 TypeScript forward (the oracle); ort: ONNX Runtime graph',
       })
+      .option('peft', { type: 'string', describe: 'HF PEFT adapter directory, or a spec (lora:r=8) applied as PEFT initialises it (identity, except QLoRA\'s NF4 base)' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never download (also HF_HUB_OFFLINE=1)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {"input_ids", "token_logprobs"} (field names are a stable contract)' })
       .example('$0 logprobs --model tiny-llama-3 --text "Hello world" --json', 'token_logprobs[0] is null')

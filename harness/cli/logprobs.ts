@@ -4,6 +4,7 @@ import { openCheckpoint, type Checkpoint } from '../../runners/hf/checkpoint.ts'
 import { referenceTokenLogprobs } from '../../runners/reference.ts';
 import { loadReferenceFromCheckpoint } from '../../runners/reference-weights.ts';
 import { LlamaTokenizer } from '../../runners/tokenizer.ts';
+import { applyPeftToReference } from '../../runners/peft/index.ts';
 import type { CliIO } from './command.ts';
 import { printJson, printTable } from './output.ts';
 
@@ -17,9 +18,9 @@ export function parseIds(text: string): number[] {
 }
 
 /** The ORT graph's token logprobs; onnxruntime is imported only when this backend is asked for. */
-async function ortLogprobs(checkpoint: Checkpoint, ids: number[]): Promise<(number | null)[]> {
-  const { OrtLlamaModel, ortTokenLogprobs } = await import('../../runners/ort/llama-model.ts');
-  const model = await OrtLlamaModel.fromCheckpoint(checkpoint);
+async function ortLogprobs(checkpoint: Checkpoint, ids: number[], peft: string | undefined): Promise<(number | null)[]> {
+  const [{ ortTokenLogprobs }, { openOrtLlamaModel }] = await Promise.all([import('../../runners/ort/llama-model.ts'), import('../../runners/ort/runner.ts')]);
+  const { model } = await openOrtLlamaModel(checkpoint, peft);
   try {
     return await ortTokenLogprobs(model, ids);
   } finally {
@@ -38,7 +39,10 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const bad = ids.find((id) => id >= vocab);
   if (bad !== undefined) throw new InputError(`--ids: token id ${bad} is outside the vocabulary of ${checkpoint.id} (vocab_size ${vocab})`);
   const backend = args.backend === 'ort' ? 'ort' : 'reference';
-  const logprobs = backend === 'ort' ? await ortLogprobs(checkpoint, ids) : referenceTokenLogprobs(loadReferenceFromCheckpoint(checkpoint), ids);
+  const peft = args.peft === undefined ? undefined : String(args.peft);
+  const logprobs = backend === 'ort'
+    ? await ortLogprobs(checkpoint, ids, peft)
+    : referenceTokenLogprobs(applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' }), ids);
   if (args.json) {
     printJson(io, { input_ids: ids, token_logprobs: logprobs });
     return 0;

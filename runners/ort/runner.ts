@@ -257,15 +257,27 @@ export async function openOrtRunner(modelArg: string, options: OrtRunnerOptions)
   const checkpoint = await openCheckpoint(modelArg, { offline: options.offline, env: options.env });
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
   const sessionOptions = { device: options.device, intraOpThreads: options.threads ?? 0 };
-  if (options.peft === undefined) {
-    return new OrtRunner(checkpoint, await OrtLlamaModel.fromCheckpoint(checkpoint, sessionOptions), tokenizer, options.addBos ?? false);
-  }
-  // The adapter is applied to the float64 reference weights and merged, then the graph is built from
-  // them: exact (tested in test/parity/peft-ort-reference.test.ts) but it holds a float64 copy of the
-  // model while building, so this path is for models that fit twice in memory.
-  const merged = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), options.peft, { mode: 'merged', init: 'zero' });
-  const model = await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, referenceTensorSource(merged), sessionOptions);
+  const { model, peftLabel } = await openOrtLlamaModel(checkpoint, options.peft, sessionOptions);
   const runner = new OrtRunner(checkpoint, model, tokenizer, options.addBos ?? false);
-  runner.info.peft = merged.peft?.label ?? null;
+  runner.info.peft = peftLabel;
   return runner;
+}
+
+/**
+ * The ORT graph of `checkpoint`, with `peft` (adapter directory or spec string, spec strings as PEFT
+ * initialises them) merged into its weights when given. The adapter is applied to the float64
+ * reference weights and merged, then the graph is built from them: exact (test/parity/
+ * peft-ort-reference.test.ts) but it holds a float64 copy of the model while building, so this path
+ * is for models that fit twice in memory. Methods that cannot be merged (LLaMA-Adapter V1's
+ * prompts) are refused with a clear error.
+ */
+export async function openOrtLlamaModel(
+  checkpoint: Checkpoint,
+  peft: string | undefined,
+  options: { device?: OrtDevice; intraOpThreads?: number } = {},
+): Promise<{ model: OrtLlamaModel; peftLabel: string | null }> {
+  if (peft === undefined) return { model: await OrtLlamaModel.fromCheckpoint(checkpoint, options), peftLabel: null };
+  const merged = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'merged', init: 'zero' });
+  const model = await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, referenceTensorSource(merged), options);
+  return { model, peftLabel: merged.peft?.label ?? null };
 }
