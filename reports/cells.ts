@@ -54,6 +54,8 @@ export function cellIdentities(records: readonly RunRecord[]): Map<string, CellI
       case 'sample': note(r.cell_id, { task: r.task }); break;
       case 'error': note(r.cell_id, { task: r.task }); break;
       case 'memory': case 'throughput': note(r.cell_id, {}); break;
+      // A drift record names its config but no task: drift is measured per model + adapter.
+      case 'drift': note(r.cell_id, { model: r.model, peft: r.peft, task: null }); break;
       default: break; // manifest and kernel records are not cells of the model x peft x task plan
     }
   }

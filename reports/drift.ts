@@ -89,7 +89,8 @@ function meanAndStderr(sum: number, sum2: number, n: number): Estimate {
   return { value: mean, stderr: n > 10 ? (variance > 0 ? Math.sqrt(variance / (n - 1)) : 0) : null };
 }
 
-function check(base: LogProbRows, adapted: LogProbRows, targets: readonly number[]): void {
+/** Throws InputError unless the rows are a valid pair over one vocabulary with in-range targets. */
+export function checkDriftRows(base: LogProbRows, adapted: LogProbRows, targets: readonly number[]): void {
   if (base.length === 0) throw new InputError('drift: no positions to score; give a text of at least two tokens');
   if (base.length !== adapted.length || base.length !== targets.length) {
     throw new InputError(`drift: base has ${base.length} positions, adapted ${adapted.length}, targets ${targets.length}; both models must score the same tokens`);
@@ -110,27 +111,44 @@ function check(base: LogProbRows, adapted: LogProbRows, targets: readonly number
   });
 }
 
+/** What one scored position contributes; positions from many windows aggregate with driftFromPositions. */
+export interface PositionDrift {
+  kl: number;
+  /** Both models' most likely token is the same. */
+  sameTop1: boolean;
+  /** -log p_adapted(target), -log p_base(target). */
+  nll: number;
+  nllBase: number;
+}
+
+/** One position's contribution: rows are log-probs or logits (log-softmax-normalized here). */
+export function positionDrift(baseRow: ArrayLike<number>, adaptedRow: ArrayLike<number>, target: number): PositionDrift {
+  const lb = logSoftmax(baseRow);
+  const lq = logSoftmax(adaptedRow);
+  return { kl: klDivergence(lb, lq), sameTop1: argmax(lb) === argmax(lq), nll: -lq[target]!, nllBase: -lb[target]! };
+}
+
 /**
  * Drift of `adapted` from `base`: row i of each is the distribution over the vocabulary for the
  * token at position i, and `targets[i]` is the token that actually came next (for perplexity).
  */
 export function driftStats(base: LogProbRows, adapted: LogProbRows, targets: readonly number[]): DriftStats {
-  check(base, adapted, targets);
-  const n = base.length;
+  checkDriftRows(base, adapted, targets);
+  return driftFromPositions(base.map((row, i) => positionDrift(row, adapted[i]!, targets[i]!)));
+}
+
+/** The statistics over scored positions (in input order); a caller that streams windows checks its rows with checkDriftRows. */
+export function driftFromPositions(positions: readonly PositionDrift[]): DriftStats {
+  if (positions.length === 0) throw new InputError('drift: no positions to score; give a text of at least two tokens');
+  const n = positions.length;
   const kls: number[] = [];
   let sumKl = 0, sumKl2 = 0, same = 0;
   let sumNll = 0, sumNll2 = 0, sumNllBase = 0, sumNllBase2 = 0, sumCross = 0, sumDp2 = 0;
-  for (let i = 0; i < n; i++) {
-    const lb = logSoftmax(base[i]!);
-    const lq = logSoftmax(adapted[i]!);
-    const kl = klDivergence(lb, lq);
+  for (const { kl, sameTop1, nll, nllBase } of positions) {
     kls.push(kl);
     sumKl += kl;
     sumKl2 += kl * kl;
-    if (argmax(lb) === argmax(lq)) same++;
-    const t = targets[i]!;
-    const nll = -lq[t]!;
-    const nllBase = -lb[t]!;
+    if (sameTop1) same++;
     sumNll += nll; sumNll2 += nll * nll;
     sumNllBase += nllBase; sumNllBase2 += nllBase * nllBase;
     sumCross += nll * nllBase;

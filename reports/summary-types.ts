@@ -52,6 +52,26 @@ export const KernelRowSchema = z.strictObject({
   roofline_fraction: num,
 });
 
+/** One `drift` record (llama-eval drift) under its config: how far the config moved from `against`. */
+export const DriftRowSchema = z.strictObject({
+  /** The config key (`<model>/<peft|base>`), to put drift beside that config's scores. */
+  key: z.string(),
+  model: z.string(),
+  peft: z.string().nullable(),
+  against: z.string(),
+  backend: z.string(),
+  data: z.string(),
+  n_tokens: z.number().int().nonnegative(),
+  kl_mean: num,
+  kl_stderr: num.nullable(),
+  kl_p99: num,
+  kl_max: num,
+  top1_agreement: num,
+  top1_stderr: num.nullable(),
+  ppl_ratio: num,
+  ppl_ratio_stderr: num.nullable(),
+});
+
 export const RunSummarySchema = z.strictObject({
   schema: z.literal(RESULTS_SCHEMA_ID),
   run_id: z.string(),
@@ -62,6 +82,8 @@ export const RunSummarySchema = z.strictObject({
   data_files: z.array(z.strictObject({ path: z.string(), sha256: z.string() })),
   configs: z.array(ConfigSummarySchema),
   kernels: z.array(KernelRowSchema),
+  /** Absent in results.json written before drift records existed. */
+  drift: z.array(DriftRowSchema).optional(),
   /** records.jsonl lines that were skipped, so a summary never hides a damaged file. */
   problems: z.array(z.string()),
 });
@@ -70,4 +92,5 @@ export type TaskScore = z.infer<typeof TaskScoreSchema>;
 export type CellFailure = z.infer<typeof CellFailureSchema>;
 export type ConfigSummary = z.infer<typeof ConfigSummarySchema>;
 export type KernelRow = z.infer<typeof KernelRowSchema>;
+export type DriftRow = z.infer<typeof DriftRowSchema>;
 export type RunSummary = z.infer<typeof RunSummarySchema>;

@@ -2,7 +2,7 @@
 import type { ManifestRecord, RunRecord } from '../results/schema.ts';
 import { cellIdentities, configKey, llamaVersion, type CellIdentity } from './cells.ts';
 import {
-  RESULTS_SCHEMA_ID, type ConfigSummary, type KernelRow, type RunSummary, type TaskScore,
+  RESULTS_SCHEMA_ID, type ConfigSummary, type DriftRow, type KernelRow, type RunSummary, type TaskScore,
 } from './summary-types.ts';
 
 function emptyConfig(model: string, peft: string | null): ConfigSummary {
@@ -32,11 +32,21 @@ export function summarizeRun(records: readonly RunRecord[], problems: readonly s
   // first appearance.
   const scores = new Map<string, Map<string, TaskScore>>();
   const kernels: KernelRow[] = [];
+  // A measurement repeated (same config, reference side, backend and text) keeps its last record.
+  const drift = new Map<string, DriftRow>();
   for (const r of records) {
     if (r.kind === 'manifest') continue;
     if (r.kind === 'kernel') {
       const { kernel, variant, backend, device, shape, dtype, median_ms, gflops, gbps, bound, roofline_fraction } = r;
       kernels.push({ kernel, variant, backend, device, shape, dtype, median_ms, gflops, gbps, bound, roofline_fraction });
+      continue;
+    }
+    if (r.kind === 'drift') {
+      const c = configOf({ model: r.model, peft: r.peft, task: null });
+      const { model, peft, against, backend, data, n_tokens, kl_mean, kl_stderr, kl_p99, kl_max, top1_agreement, top1_stderr, ppl_ratio, ppl_ratio_stderr } = r;
+      drift.set([c.key, against, backend, data].join('\u0000'), {
+        key: c.key, model, peft, against, backend, data, n_tokens, kl_mean, kl_stderr, kl_p99, kl_max, top1_agreement, top1_stderr, ppl_ratio, ppl_ratio_stderr,
+      });
       continue;
     }
     const id = cells.get(r.cell_id);
@@ -81,6 +91,7 @@ export function summarizeRun(records: readonly RunRecord[], problems: readonly s
     data_files: (manifest?.files ?? []).filter((f) => f.role === 'data').map((f) => ({ path: f.path, sha256: f.sha256 })),
     configs: [...configs.values()],
     kernels,
+    drift: [...drift.values()],
     problems: [...problems],
   };
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 /** Every kind a record may have, in the order DESIGN.md lists them. */
 export const RECORD_KINDS = [
-  'manifest', 'sample', 'metric', 'params', 'memory', 'throughput', 'kernel', 'error',
+  'manifest', 'sample', 'metric', 'params', 'memory', 'throughput', 'kernel', 'error', 'drift',
 ] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
@@ -145,6 +145,37 @@ export const ErrorRecordSchema = z.strictObject({
   stage: text.optional(),
 });
 
+// How far one model's next-token distributions moved from another's over the same tokens
+// (`llama-eval drift`; the statistics of llama.cpp's `llama-perplexity --kl-divergence`).
+// Stderrs are null below 11 positions, where llama.cpp prints 0 but nothing is known.
+export const DriftRecordSchema = z.strictObject({
+  kind: z.literal('drift'),
+  ...common,
+  model: text,
+  /** The adapted side's PEFT (spec or adapter path); null for the bare model. */
+  peft: text.nullable(),
+  /** The reference side: "base", "nf4", "unmerged", "reference" (the float64 backend) or another PEFT. */
+  against: text,
+  backend: text,
+  /** The text scored: a file path or a task name. */
+  data: text,
+  n_tokens: count,
+  // KL is >= 0 in exact arithmetic, but two nearly equal rows can sum to -1e-17 in floating
+  // point; that is a true measurement of "no drift", so it is not rejected.
+  kl_mean: z.number(),
+  kl_stderr: nonneg.nullable(),
+  kl_median: z.number(),
+  kl_p99: z.number(),
+  kl_max: z.number(),
+  top1_agreement: z.number().min(0).max(1),
+  top1_stderr: nonneg.nullable(),
+  ppl_base: nonneg,
+  ppl_adapted: nonneg,
+  ppl_ratio: nonneg,
+  ppl_ratio_stderr: nonneg.nullable(),
+  delta_p_rms: nonneg,
+});
+
 export const RecordSchema = z.discriminatedUnion('kind', [
   ManifestRecordSchema,
   SampleRecordSchema,
@@ -154,6 +185,7 @@ export const RecordSchema = z.discriminatedUnion('kind', [
   ThroughputRecordSchema,
   KernelRecordSchema,
   ErrorRecordSchema,
+  DriftRecordSchema,
 ]);
 
 export type ManifestRecord = z.infer<typeof ManifestRecordSchema>;
@@ -164,6 +196,7 @@ export type MemoryRecord = z.infer<typeof MemoryRecordSchema>;
 export type ThroughputRecord = z.infer<typeof ThroughputRecordSchema>;
 export type KernelRecord = z.infer<typeof KernelRecordSchema>;
 export type ErrorRecord = z.infer<typeof ErrorRecordSchema>;
+export type DriftRecord = z.infer<typeof DriftRecordSchema>;
 export type RunRecord = z.infer<typeof RecordSchema>;
 
 /** One line per zod issue, `path: message`, so the offending field is named in the error. */

@@ -17,6 +17,7 @@ import { COMPARE_COMMAND } from './compare-args.ts';
 import { REGRESS_COMMAND } from './regress-args.ts';
 import { LEADERBOARD_COMMAND } from './leaderboard-args.ts';
 import { HISTORY_COMMAND } from './history-args.ts';
+import { DRIFT_COMMAND } from './drift-args.ts';
 import { RUN_COMMAND } from './run-args.ts';
 import type { CommandSpec } from './command.ts';
 
@@ -25,7 +26,7 @@ const COMMANDS: CommandSpec[] = [
   TOKENIZE_COMMAND, LOGPROBS_COMMAND, GENERATE_COMMAND, EXPORT_COMMAND, QUANTIZE_COMMAND, SERVE_COMMAND,
   RUN_COMMAND, BENCH_COMMAND,
   REPORT_COMMAND, COMPARE_COMMAND, REGRESS_COMMAND, LEADERBOARD_COMMAND,
-  HISTORY_COMMAND,
+  HISTORY_COMMAND, DRIFT_COMMAND,
 ];
 
 export const EXIT = { ok: 0, threshold: 1, input: 2, internal: 3 } as const;

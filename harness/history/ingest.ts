@@ -16,7 +16,7 @@ export interface IngestedRun {
   /** The run directory as given. */
   dir: string;
   /** New rows per table; all zero when the run was already in the store. */
-  added: Record<'runs' | 'cells' | 'metrics' | 'samples' | 'memory' | 'throughput' | 'kernels', number>;
+  added: Record<'runs' | 'cells' | 'metrics' | 'samples' | 'memory' | 'throughput' | 'kernels' | 'drift', number>;
   /** records.jsonl lines that were skipped (`path:line: why`), as reports list them. */
   problems: string[];
 }
@@ -53,6 +53,9 @@ const THROUGHPUT_COLS = [text('run_id'), text('cell_id'), num('prefill_tokens_pe
 const KERNEL_COLS = [text('run_id'), text('cell_id'), text('kernel'), text('variant'), text('backend'), text('device'),
   text('shape'), text('dtype'), num('median_ms'), num('min_ms'), num('max_ms'), num('device_ms'), num('gflops'), num('gbps'),
   text('bound'), num('roofline_fraction')];
+const DRIFT_COLS = [text('run_id'), text('cell_id'), text('model'), text('peft'), text('against'), text('backend'), text('data'),
+  num('n_tokens'), num('kl_mean'), num('kl_stderr'), num('kl_median'), num('kl_p99'), num('kl_max'), num('top1_agreement'),
+  num('top1_stderr'), num('ppl_base'), num('ppl_adapted'), num('ppl_ratio'), num('ppl_ratio_stderr'), num('delta_p_rms'), TIME('time')];
 
 function cellRows(runId: string, records: readonly RunRecord[]): Cell[][] {
   const ids = cellIdentities(records);
@@ -110,7 +113,7 @@ async function ingestOne(conn: DuckDBConnection, { dir, loaded, manifest }: Prep
     }
   }
   const by = <K extends RunRecord['kind']>(kind: K) => records.filter((r): r is Extract<RunRecord, { kind: K }> => r.kind === kind);
-  const added: IngestedRun['added'] = { runs: 0, cells: 0, metrics: 0, samples: 0, memory: 0, throughput: 0, kernels: 0 };
+  const added: IngestedRun['added'] = { runs: 0, cells: 0, metrics: 0, samples: 0, memory: 0, throughput: 0, kernels: 0, drift: 0 };
   // One transaction per run: a crash mid-ingest leaves the store as it was, never half a run.
   await conn.run('BEGIN TRANSACTION');
   try {
@@ -129,6 +132,9 @@ async function ingestOne(conn: DuckDBConnection, { dir, loaded, manifest }: Prep
     added.kernels = await insertNew(conn, 'kernels', KERNEL_COLS, by('kernel').map((r) => [runId, r.cell_id, r.kernel, r.variant,
       r.backend, r.device, r.shape, r.dtype, r.median_ms, r.min_ms, r.max_ms, r.device_ms ?? null, r.gflops, r.gbps, r.bound,
       r.roofline_fraction]));
+    added.drift = await insertNew(conn, 'drift', DRIFT_COLS, by('drift').map((r) => [runId, r.cell_id, r.model, r.peft, r.against,
+      r.backend, r.data, r.n_tokens, r.kl_mean, r.kl_stderr, r.kl_median, r.kl_p99, r.kl_max, r.top1_agreement, r.top1_stderr,
+      r.ppl_base, r.ppl_adapted, r.ppl_ratio, r.ppl_ratio_stderr, r.delta_p_rms, utcTimestamp(r.time)]));
     await conn.run('COMMIT');
   } catch (e) {
     await conn.run('ROLLBACK');

@@ -5,15 +5,26 @@
 // unless a migration from it is added to MIGRATIONS.
 import type { DuckDBConnection } from '@duckdb/node-api';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+// Version 2 added `drift` (records of `llama-eval drift`). One statement serves the fresh store
+// and the migration, so a migrated store has exactly the table a new one gets.
+const DRIFT_DDL = `CREATE TABLE IF NOT EXISTS drift (
+    run_id VARCHAR NOT NULL, cell_id VARCHAR NOT NULL, model VARCHAR NOT NULL, peft VARCHAR, against VARCHAR NOT NULL,
+    backend VARCHAR NOT NULL, data VARCHAR NOT NULL, n_tokens BIGINT NOT NULL, kl_mean DOUBLE NOT NULL, kl_stderr DOUBLE,
+    kl_median DOUBLE NOT NULL, kl_p99 DOUBLE NOT NULL, kl_max DOUBLE NOT NULL, top1_agreement DOUBLE NOT NULL, top1_stderr DOUBLE,
+    ppl_base DOUBLE NOT NULL, ppl_adapted DOUBLE NOT NULL, ppl_ratio DOUBLE NOT NULL, ppl_ratio_stderr DOUBLE,
+    delta_p_rms DOUBLE NOT NULL, time TIMESTAMP NOT NULL, PRIMARY KEY (run_id, cell_id, against, backend, data))`;
 
 /**
- * Steps that take a store from version `v` to `v + 1`, keyed by `v`. Empty while there has only
- * been one version; a store with no path to SCHEMA_VERSION is refused naming both versions.
+ * Steps that take a store from version `v` to `v + 1`, keyed by `v`; a store with no path to
+ * SCHEMA_VERSION is refused naming both versions.
  */
-export const MIGRATIONS: Readonly<Record<number, readonly string[]>> = {};
+export const MIGRATIONS: Readonly<Record<number, readonly string[]>> = {
+  1: [DRIFT_DDL],
+};
 
-export const HISTORY_TABLES = ['runs', 'cells', 'metrics', 'samples', 'memory', 'throughput', 'kernels'] as const;
+export const HISTORY_TABLES = ['runs', 'cells', 'metrics', 'samples', 'memory', 'throughput', 'kernels', 'drift'] as const;
 
 const DDL = [
   `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, written_by VARCHAR NOT NULL)`,
@@ -49,6 +60,7 @@ const DDL = [
     median_ms DOUBLE NOT NULL, min_ms DOUBLE NOT NULL, max_ms DOUBLE NOT NULL, device_ms DOUBLE,
     gflops DOUBLE NOT NULL, gbps DOUBLE NOT NULL, bound VARCHAR NOT NULL, roofline_fraction DOUBLE NOT NULL,
     PRIMARY KEY (run_id, kernel, variant, backend, device, shape, dtype))`,
+  DRIFT_DDL,
 ];
 
 /** Why a store cannot be used as-is: a message naming the file and both versions. */

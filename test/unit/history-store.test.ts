@@ -32,7 +32,7 @@ function expectedRows(dir: string): Record<string, number> {
   const count = (kind: string) => recs.filter((r) => r.kind === kind).length;
   const cells = new Set(recs.filter((r) => !['manifest', 'kernel'].includes(r.kind)).map((r) => r.cell_id));
   return { runs: 1, cells: cells.size, metrics: count('metric'), samples: count('sample'), memory: count('memory'),
-    throughput: count('throughput'), kernels: count('kernel') };
+    throughput: count('throughput'), kernels: count('kernel'), drift: count('drift') };
 }
 
 async function tableCounts(db: string): Promise<Record<string, number>> {
@@ -60,7 +60,7 @@ describe('history ingest', () => {
     await ingestRuns(db, runs.map(fixture));
     const before = await historyQuery(db, 'SELECT run_id, cell_id, task, metric, value, stderr, n FROM metrics ORDER BY ALL');
     const again = await ingestRuns(db, runs.map(fixture));
-    for (const r of again.runs) expect(Object.values(r.added)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    for (const r of again.runs) expect(Object.values(r.added)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(await tableCounts(db)).toEqual(sum(runs.map((r) => expectedRows(fixture(r)))));
     expect(await historyQuery(db, 'SELECT run_id, cell_id, task, metric, value, stderr, n FROM metrics ORDER BY ALL')).toEqual(before);
     expect((await historyQuery(db, 'SELECT count(*) AS n FROM schema_version')).rows).toEqual([{ n: 1 }]);
@@ -159,12 +159,13 @@ describe('history store files', () => {
   }
 
   it('refuses a store of an older schema version with no migration, naming both versions', async () => {
+    // Version 0 never existed, so no migration leads from it (1 -> 2 exists: drift-history.test.ts).
     const db = newDb();
     await ingestRuns(db, [fixture('sweep')]);
-    await setVersion(db, SCHEMA_VERSION - 1);
+    await setVersion(db, 0);
     await expect(ingestRuns(db, [fixture('sweep')])).rejects.toThrow(
-      `history store ${db} was written with history schema version ${SCHEMA_VERSION - 1}, and this llama-eval (version ${SCHEMA_VERSION}) has no migration from it`);
-    await expect(historyQuery(db, 'SELECT 1')).rejects.toThrow(`has history schema version ${SCHEMA_VERSION - 1}; this llama-eval reads version ${SCHEMA_VERSION}`);
+      `history store ${db} was written with history schema version 0, and this llama-eval (version ${SCHEMA_VERSION}) has no migration from it`);
+    await expect(historyQuery(db, 'SELECT 1')).rejects.toThrow(`has history schema version 0; this llama-eval reads version ${SCHEMA_VERSION}`);
   });
 
   it('refuses a store written by a newer llama-eval', async () => {

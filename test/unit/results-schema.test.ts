@@ -41,6 +41,11 @@ const VALID: { [K in RecordKind]: Extract<RunRecord, { kind: K }> } = {
     bound: 'memory', roofline_fraction: 0.62, device_ms: null,
   },
   error: { kind: 'error', ...base, message: 'weights not found', stage: 'load' },
+  drift: {
+    kind: 'drift', ...base, model: 'tiny-llama-3', peft: 'lora:r=8', against: 'base', backend: 'reference', data: 'notes.txt',
+    n_tokens: 255, kl_mean: 0.012, kl_stderr: 0.001, kl_median: 0.009, kl_p99: 0.05, kl_max: 0.08, top1_agreement: 0.97,
+    top1_stderr: 0.01, ppl_base: 12.5, ppl_adapted: 12.7, ppl_ratio: 1.016, ppl_ratio_stderr: 0.004, delta_p_rms: 0.02,
+  },
 };
 
 /** The validation message for `record`, or fails the test if it was accepted. */
@@ -87,6 +92,9 @@ describe('record schema', () => {
     expect(rejection({ ...VALID.kernel, shape: '1 by 8192' })).toContain('shape:');
     expect(rejection({ ...VALID.kernel, bound: 'latency' })).toContain('bound:');
     expect(rejection({ ...VALID.error, time: 'yesterday' })).toContain('time:');
+    expect(rejection({ ...VALID.drift, top1_agreement: 1.5 })).toContain('top1_agreement:');
+    expect(rejection({ ...VALID.drift, ppl_ratio: -1 })).toContain('ppl_ratio:');
+    expect(rejection(without(VALID.drift, 'against'))).toContain('against:');
   });
 
   it('reports every bad field at once', () => {
