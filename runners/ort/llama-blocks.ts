@@ -39,7 +39,19 @@ export interface AttentionLayer {
   pastValue: string;
   presentKey: string;
   presentValue: string;
+  /** PEFT hook (runners/ort/llama-peft.ts): LLaMA-Adapter prompt attention of this layer, if any. */
+  prompt?: AttentionPromptHook | null;
 }
+
+// --- PEFT hook: LLaMA-Adapter V1/V2 adaption prompts (runners/ort/llama-peft.ts builds them). The
+// reference (runners/reference.ts attention) takes the prompt attention from the final queries.
+export interface AttentionPromptHook {
+  /** Gated prompt attention as [N, heads*d] (the layout o_proj reads) from the final queries q [b, heads, s, d]. */
+  heads(o: GraphOps, q: string, w: AttentionWeights): string;
+  /** Official release: added to the heads before o_proj; HF PEFT: o_proj(prompt heads) added after. */
+  beforeOProj: boolean;
+}
+// --- end PEFT hook
 
 /** HF apply_rotary_pos_emb: x * cos + rotate_half(x) * sin, rotate_half(x) = (-x2, x1). */
 function rotateHalf(o: GraphOps, x: string, cos: string, sin: string, d: number): string {
@@ -92,8 +104,12 @@ export function attentionBlock(o: GraphOps, t: TextArch, shared: SharedValues, w
   const mask = layer.chunked ? shared.chunkedMask! : shared.globalMask;
   const probs = o.op('Softmax', [o.op('Add', [scores, mask])], { axis: -1 });
   const context = o.op('MatMul', [probs, v5]); // [b, kv, group, s, d]
-  const merged = o.reshape(o.transpose(o.reshape(context, [0, numHeads, -1, d]), [0, 2, 1, 3]), [-1, numHeads * d]);
-  return o.linear(merged, w.o, w.oBias);
+  let merged = o.reshape(o.transpose(o.reshape(context, [0, numHeads, -1, d]), [0, 2, 1, 3]), [-1, numHeads * d]);
+  // PEFT hook: adaption prompt attention joins before or after o_proj.
+  const prompt = layer.prompt ? layer.prompt.heads(o, q, w) : null;
+  if (prompt !== null && layer.prompt!.beforeOProj) merged = o.op('Add', [merged, prompt]);
+  const out = o.linear(merged, w.o, w.oBias);
+  return prompt !== null && !layer.prompt!.beforeOProj ? o.op('Add', [out, o.linear(prompt, w.o, w.oBias)]) : out;
 }
 
 export interface DenseMlpNames {

@@ -14,7 +14,7 @@ import { layerPrefix, textTensorSpecs } from '../hf/tensor-names.ts';
 import { defaultInvFreq, ropeInvFreq } from '../reference-rope.ts';
 import { layerUsesRope } from '../reference.ts';
 import type { TemperatureTuning, TensorSource } from '../reference-weights.ts';
-import { attentionBlock, denseMlpBlock, moeBlock, type DenseMlpNames, type SharedValues } from './llama-blocks.ts';
+import { attentionBlock, denseMlpBlock, moeBlock, type AttentionPromptHook, type DenseMlpNames, type SharedValues } from './llama-blocks.ts';
 import { fusedAttentionBlock, fusedRmsNorm, fusedRotarySupported, fusedSkipRmsNorm, gqaLengths, rotaryCaches, type FusedShared } from './llama-fused.ts';
 import { GraphOps } from './llama-ops.ts';
 import { OnnxGraphBuilder } from './onnx-builder.ts';
@@ -39,7 +39,23 @@ export interface LlamaGraphOptions {
   externalData?: { path: string; location: string };
   /** Add the scalar int64 input `num_logits_to_keep` (not fed by transformers.js: off for export). */
   logitsToKeep?: boolean;
+  /** PEFT hook: adapter side branches, NF4 base linears and adaption prompts (runners/ort/llama-peft.ts). */
+  peft?: LlamaGraphPeft;
 }
+
+// --- PEFT hook: what an adapter changes in the graph; absent, the graph is the plain model.
+export interface LlamaGraphPeft {
+  /** The GraphOps the graph is built with (a subclass whose `linear` adds the adapter's branches). */
+  createOps(g: OnnxGraphBuilder): GraphOps;
+  /**
+   * Stores checkpoint tensor `name` itself (QLoRA: NF4 bytes) and returns the value name the graph
+   * should use for it, or null for the plain fp32 initializer.
+   */
+  weight?(o: GraphOps, name: string, shape: readonly number[], read: () => Float32Array): string | null;
+  /** LLaMA-Adapter prompt attention of decoder layer `layer`, or null. */
+  prompt?(layer: number): AttentionPromptHook | null;
+}
+// --- end PEFT hook
 
 /** The graph covers LLaMA text models; 3.2 Vision (mllama) needs cross-attention it lacks. */
 function assertTextModel(arch: ModelArch): void {
@@ -123,7 +139,7 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
   const isLlama4 = arch.modelType === 'llama4';
   const g = new OnnxGraphBuilder('llama');
   if (options.externalData) g.externalData(options.externalData.path, options.externalData.location);
-  const o = new GraphOps(g);
+  const o = options.peft ? options.peft.createOps(g) : new GraphOps(g);
   const weightBytes = llamaWeightBytes(arch);
   if (!options.externalData && weightBytes >= PROTOBUF_LIMIT) {
     throw new InputError(`${(weightBytes / 2 ** 30).toFixed(1)} GiB of fp32 weights do not fit one ONNX protobuf (2 GiB limit); build with external data (OrtLlamaModel does so by itself past 1 GiB)`);
@@ -132,6 +148,8 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
   const weight = (name: string): string => {
     const shape = shapes.get(name);
     if (!shape) throw new Error(`llama graph: no spec for tensor ${name}`);
+    const hooked = options.peft?.weight?.(o, name, shape, () => weights.readFloat32(name, { expectShape: shape })) ?? null;
+    if (hooked !== null) return hooked;
     return g.initializer(name, weights.readFloat32(name, { expectShape: shape }), shape);
   };
   const maybe = (name: string): string | null => (shapes.has(name) ? weight(name) : null);
@@ -217,9 +235,11 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
       pastValue: pastValueName(i),
       presentKey: presentKeyName(i),
       presentValue: presentValueName(i),
+      prompt: options.peft?.prompt?.(i) ?? null,
     };
     // GroupQueryAttention has no chunked mask, and precomputed rotary tables cannot follow `dynamic`.
-    const fusedAttention = fusedShared !== null && !layer.chunked && (!useRope || fusedRope);
+    // (An adaption prompt needs the plain block's queries.)
+    const fusedAttention = fusedShared !== null && !layer.chunked && (!useRope || fusedRope) && layer.prompt === null;
     const attnOut = fusedAttention ? fusedAttentionBlock(o, t, fusedShared, attnWeights, layer, normed) : attentionBlock(o, t, shared, attnWeights, layer, normed);
     const normed2 = addAndNorm(attnOut, weight(`${p}.post_attention_layernorm.weight`));
     if (isLlama4 && t.moe!.moeLayers.includes(i)) {

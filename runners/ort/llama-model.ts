@@ -7,7 +7,7 @@ import type { ModelArch, TextArch } from '../../harness/arch.ts';
 import type { Checkpoint } from '../hf/checkpoint.ts';
 import { CheckpointWeights } from '../hf/weights.ts';
 import { temperatureTuningFrom, type TensorSource } from '../reference-weights.ts';
-import { buildLlamaGraph, llamaWeightBytes, pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
+import { buildLlamaGraph, llamaWeightBytes, type LlamaGraphPeft, pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
 import { OrtSession, type Feed, type OrtDevice, type SessionOptions } from './session.ts';
 
 export interface KvCache {
@@ -56,6 +56,11 @@ export interface LlamaModelOptions extends SessionOptions {
   fused?: boolean;
   /** Load the weights as ONNX external data; default: when they exceed 1 GiB. */
   externalData?: boolean;
+  /**
+   * PEFT hook (runners/ort/llama-peft.ts ortPeftPlan): the adapter's graph changes, and the feeds of
+   * its adapter inputs, added to every forward (swap them with setAdapterFeeds).
+   */
+  peft?: { graph: LlamaGraphPeft; feeds: Record<string, Feed> };
 }
 
 /** transformers.js / optimum name of the weights file next to model.onnx. */
@@ -67,7 +72,13 @@ export class OrtLlamaModel {
     private readonly session: OrtSession,
     readonly arch: ModelArch,
     readonly graphBytes: number,
+    private adapterFeeds: Record<string, Feed> = {},
   ) {}
+
+  /** Replaces the adapter inputs' feeds: another adapter of the same shape on the same session. */
+  setAdapterFeeds(feeds: Record<string, Feed>): void {
+    this.adapterFeeds = feeds;
+  }
 
   get text(): TextArch {
     return this.arch.text;
@@ -78,11 +89,12 @@ export class OrtLlamaModel {
   }
 
   static async create(arch: ModelArch, rawConfig: Record<string, unknown>, weights: TensorSource, options: LlamaModelOptions = {}): Promise<OrtLlamaModel> {
-    const graphOptions = { temperatureTuning: temperatureTuningFrom(arch, rawConfig), fused: options.fused, logitsToKeep: true };
+    const graphOptions = { temperatureTuning: temperatureTuningFrom(arch, rawConfig), fused: options.fused, logitsToKeep: true, peft: options.peft?.graph };
+    const feeds = options.peft?.feeds ?? {};
     const external = options.externalData ?? llamaWeightBytes(arch) > EXTERNAL_DATA_ABOVE;
     if (!external) {
       const graph = buildLlamaGraph(arch, weights, graphOptions);
-      return new OrtLlamaModel(await OrtSession.create(graph, options), arch, graph.byteLength);
+      return new OrtLlamaModel(await OrtSession.create(graph, options), arch, graph.byteLength, feeds);
     }
     // Weights stream to a scratch file one tensor at a time and ORT loads them from there, so the
     // process never holds the model twice (JS arrays + protobuf) on top of ORT's copy.
@@ -91,7 +103,7 @@ export class OrtLlamaModel {
       const modelPath = join(dir, 'model.onnx');
       const graph = buildLlamaGraph(arch, weights, { ...graphOptions, externalData: { path: join(dir, EXTERNAL_DATA_FILE), location: EXTERNAL_DATA_FILE } });
       writeFileSync(modelPath, graph);
-      return new OrtLlamaModel(await OrtSession.create(modelPath, options), arch, graph.byteLength);
+      return new OrtLlamaModel(await OrtSession.create(modelPath, options), arch, graph.byteLength, feeds);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -126,6 +138,7 @@ export class OrtLlamaModel {
       }
     }
     const feeds: Record<string, Feed> = {
+      ...this.adapterFeeds,
       input_ids: { data: flatInt64(batch.inputIds), dims: [b, s] },
       attention_mask: { data: flatInt64(batch.attentionMask), dims: [b, total] },
       position_ids: { data: flatInt64(positionIdsFor(batch.attentionMask, s)), dims: [b, s] },

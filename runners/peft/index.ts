@@ -1,14 +1,17 @@
 // The one entry point that applies a `--peft` argument to a reference model: an HF PEFT adapter
 // directory (LoRA / DoRA / QLoRA adapters, LLaMA-Adapter V1 as ADAPTION_PROMPT), or a spec string
 // (`lora:r=8,alpha=16`, `qlora`, `adapter-v1:layers=2,len=4`, `adapter-v2`) whose weights are drawn
-// from a seed. LLaMA-Excitor is not applied yet (its structure could not be verified against the paper).
+// from a seed; or an official LLaMA-Adapter V1 / V2 release `.pth` (read by the restricted
+// runners/torch/pth.ts). LLaMA-Excitor is not applied yet (its structure could not be verified against the paper).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePeft, type PeftSpec } from '../../harness/peft/index.ts';
 import { InputError } from '../../results/errors.ts';
 import { quantizeReferenceNf4 } from '../quant/nf4-model.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
+import { readPth } from '../torch/pth.ts';
 import { applyAdaptionPrompt, randomAdaptionPromptTensors } from './adaption-prompt.ts';
+import { applyOfficialAdapterV1, applyOfficialAdapterV2, isOfficialAdapterV2 } from './official-release.ts';
 import { applyAdapterV2, randomAdapterV2Tensors } from './adapter-v2.ts';
 import { ADAPTER_WEIGHTS_FILE, applyLora, fileAdapterTensors, memoryAdapterTensors, openAdapterFile, type AdapterTensors, type LoraExtras, type LoraMode } from './lora.ts';
 import { randomLoraTensors, type AdapterInit } from './lora-write.ts';
@@ -27,6 +30,8 @@ export interface ApplyPeftOptions {
   seed?: number;
   /** QLoRA from an adapter directory: quantize the base linears to NF4 first (spec `qlora` always does). */
   quantizeBase?: boolean;
+  /** Official LLaMA-Adapter `.pth`: adapter_layer, which the checkpoint does not store (V1 default 30, the release's). */
+  officialLayers?: number;
 }
 
 function isAdapterDir(arg: string): boolean {
@@ -70,6 +75,13 @@ function applySpec(model: ReferenceModel, spec: PeftSpec, tensors: AdapterTensor
  */
 export function applyPeftToReference(model: ReferenceModel, peftArg: string | undefined, options: ApplyPeftOptions = {}): ReferenceModel {
   if (peftArg === undefined || peftArg.trim() === '') return model;
+  if (peftArg.endsWith('.pth')) {
+    // An official LLaMA-Adapter release (V1, or V2 when it holds bias/scale/norm tensors).
+    const tensors = readPth(peftArg);
+    const base = options.quantizeBase ? quantizeReferenceNf4(model) : model;
+    if (isOfficialAdapterV2(tensors)) return applyOfficialAdapterV2(base, tensors, peftArg, options.mode ?? 'unmerged', { layers: options.officialLayers });
+    return applyOfficialAdapterV1(base, tensors, peftArg, { layers: options.officialLayers });
+  }
   const spec = parsePeft(peftArg);
   if (isAdapterDir(peftArg)) {
     const dir = adapterDirOf(peftArg);

@@ -12,6 +12,14 @@ export function referenceTensorSource(model: ReferenceModel): TensorSource {
   if (p && (p.lora.size > 0 || p.inputScale.size > 0 || p.extraBias.size > 0 || p.adaptionPrompts.size > 0)) {
     throw new InputError(`${p.label}: unmerged adapter state (LoRA branches, V2 scales/biases, adaption prompts) is not part of the weights; apply with mode 'merged' (LoRA, QLoRA) to build a graph from them`);
   }
+  return modelWeightSource(model);
+}
+
+/**
+ * The weights the model holds (merged adapters, modules_to_save, V2 norms included), ignoring its
+ * unmerged PEFT state: the base of an ORT graph that adds that state itself (runners/ort/llama-peft.ts).
+ */
+export function modelWeightSource(model: ReferenceModel): TensorSource {
   const tensors = new Map<string, Float32Array>();
   for (const slot of referenceModules(model).values()) tensors.set(`${slot.key}.weight`, slot.get());
   model.layers.forEach((l, i) => {
