@@ -10,8 +10,7 @@ import { openCheckpoint, type Checkpoint } from '../hf/checkpoint.ts';
 import { encodePair, firstStop, type EncodedPair } from '../reference-runner.ts';
 import { seededUniform } from '../tiny.ts';
 import { LlamaTokenizer } from '../tokenizer.ts';
-import { applyPeftToReference } from '../peft/index.ts';
-import { referenceTensorSource } from '../peft/tensor-source.ts';
+import { ortPeftPlanFor } from './llama-peft.ts';
 import { loadReferenceFromCheckpoint } from '../reference-weights.ts';
 import { InputError } from '../../results/errors.ts';
 import type {
@@ -264,12 +263,11 @@ export async function openOrtRunner(modelArg: string, options: OrtRunnerOptions)
 }
 
 /**
- * The ORT graph of `checkpoint`, with `peft` (adapter directory or spec string, spec strings as PEFT
- * initialises them) merged into its weights when given. The adapter is applied to the float64
- * reference weights and merged, then the graph is built from them: exact (test/parity/
- * peft-ort-reference.test.ts) but it holds a float64 copy of the model while building, so this path
- * is for models that fit twice in memory. Methods that cannot be merged (LLaMA-Adapter V1's
- * prompts) are refused with a clear error.
+ * The ORT graph of `checkpoint`, with `peft` (adapter directory, official .pth release, or spec string
+ * evaluated as PEFT initialises it) applied as graph inputs: LoRA/DoRA side branches, LLaMA-Adapter
+ * prompts and gates, and for QLoRA the base linears as NF4 `MatMulBnb4` (runners/ort/llama-peft.ts,
+ * parity with the float64 reference in test/parity/peft-ort-unmerged.test.ts). Building the plan
+ * holds a float64 copy of the model, so this path is for models that fit twice in memory.
  */
 export async function openOrtLlamaModel(
   checkpoint: Checkpoint,
@@ -277,7 +275,7 @@ export async function openOrtLlamaModel(
   options: { device?: OrtDevice; intraOpThreads?: number } = {},
 ): Promise<{ model: OrtLlamaModel; peftLabel: string | null }> {
   if (peft === undefined) return { model: await OrtLlamaModel.fromCheckpoint(checkpoint, options), peftLabel: null };
-  const merged = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'merged', init: 'zero' });
-  const model = await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, referenceTensorSource(merged), options);
-  return { model, peftLabel: merged.peft?.label ?? null };
+  const plan = ortPeftPlanFor(loadReferenceFromCheckpoint(checkpoint), peft, { init: 'zero' });
+  const model = await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, plan.weights, { ...options, peft: plan.peft });
+  return { model, peftLabel: plan.adapted.peft?.label ?? null };
 }

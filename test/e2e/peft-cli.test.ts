@@ -1,6 +1,6 @@
-// `--peft` on the commands that run a model (logprobs, generate): the ORT graph (adapter merged into
-// its weights) against the float64 reference (adapter as an unmerged side branch) — two independent
-// paths — and a spec string evaluated as PEFT initialises it (LoRA B = 0: the base model exactly).
+// `--peft` on the commands that run a model (logprobs, generate): the ORT graph (adapter tensors as
+// graph inputs, QLoRA's base as MatMulBnb4) against the float64 reference forward — two independent
+// implementations — and a spec string evaluated as PEFT initialises it (LoRA B = 0: the base model).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ describe('--peft on logprobs and generate', () => {
   // A trained-looking adapter: random A and B (B != 0), all linear layers, rank 4.
   writeLoraAdapter(adapter, parsePeftSpec('lora:r=4,alpha=8,targets=all-linear') as LoraSpec, resolveModel('tiny-llama-2').arch!.text, 11);
 
-  it('an adapter directory: ORT (merged) equals the reference (unmerged) within 1e-4, and moves the base', async () => {
+  it('an adapter directory: ORT equals the float64 reference within 1e-4, and moves the base', async () => {
     const [ort, ref, base] = [await tokenLogprobs('ort', adapter), await tokenLogprobs('reference', adapter), await tokenLogprobs('reference')];
     expect(maxDiff(ort, ref)).toBeLessThan(1e-4);
     expect(maxDiff(ref, base)).toBeGreaterThan(1e-3);
@@ -53,6 +53,10 @@ describe('--peft on logprobs and generate', () => {
     const [ort, ref, base] = [await tokenLogprobs('ort', 'qlora:r=8'), await tokenLogprobs('reference', 'qlora:r=8'), await tokenLogprobs('reference')];
     expect(maxDiff(ort, ref)).toBeLessThan(1e-4);
     expect(maxDiff(ref, base)).toBeGreaterThan(1e-6);
+  });
+
+  it('LLaMA-Adapter V1 as PEFT initialises it (gates 0) runs in the ORT graph and leaves the base unchanged', async () => {
+    expect(maxDiff(await tokenLogprobs('ort', 'adapter-v1:layers=2,len=4'), await tokenLogprobs('reference'))).toBeLessThan(1e-4);
   });
 
   it('generate: the same greedy tokens on both backends with an adapter', async () => {
