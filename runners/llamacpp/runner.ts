@@ -235,6 +235,9 @@ export class LlamaCppRunner implements Runner {
       this.stats.prefillTokens += tail.length;
       const generated: number[] = [];
       let text = '';
+      // Decode throughput counts forward passes, as the ORT and reference runners do: the first
+      // generated token comes from the prefill, so n tokens cost n - 1 decode steps.
+      let decodeSteps = 0;
       began = performance.now();
       while (generated.length < req.maxTokens) {
         const next = out[out.length - 1]?.next.token;
@@ -245,9 +248,10 @@ export class LlamaCppRunner implements Runner {
         text = this.tokenizer.decode(generated, { skipSpecialTokens: true });
         if (firstStop(text, req.until) >= 0 || generated.length === req.maxTokens) break;
         out = await this.sequence.controlledEvaluate([[next, pick]] as never);
+        decodeSteps += 1;
       }
       this.stats.decodeSeconds += (performance.now() - began) / 1000;
-      this.stats.decodeTokens += generated.length;
+      this.stats.decodeTokens += decodeSteps;
       const stop = firstStop(text, req.until);
       yield { text: stop >= 0 ? text.slice(0, stop) : text, tokens: generated.length };
     }
