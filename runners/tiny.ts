@@ -13,6 +13,8 @@ import { parseModelConfig } from '../harness/arch.ts';
 import { InputError } from '../results/errors.ts';
 import { zooEntry } from '../harness/zoo.ts';
 import { textTensorSpecs } from './hf/tensor-names.ts';
+// issue 10: mllama (tiny-llama-3.2-vision) tensor specs live in their own file.
+import { mllamaTensorSpecs } from './tiny-vision.ts';
 import { writeCheckpointWeights } from './hf/weights.ts';
 import type { FloatDtype } from './hf/dtype.ts';
 import { tokenizerFilesFor, type TokenizerKind } from './tokenizer-convert.ts';
@@ -101,7 +103,9 @@ export function writeTinyCheckpoint(id: string, dir: string, options: TinyOption
   const arch = parseModelConfig(config, `zoo entry ${id}`);
   const seed = options.seed ?? TINY_SEED;
   const std = typeof config.initializer_range === 'number' ? config.initializer_range : 0.02;
-  const tensors = textTensorSpecs(arch).map((spec) => {
+  // issue 10: dispatch mllama configs (text + vision tensors) to runners/tiny-vision.ts.
+  const specs = arch.modelType === 'mllama' ? mllamaTensorSpecs(arch) : textTensorSpecs(arch);
+  const tensors = specs.map((spec) => {
     const n = spec.shape.reduce((x, y) => x * y, 1);
     const data = spec.init === 'normal' ? seededNormal(fnv1a(`${seed}:${id}:${spec.name}`), n, std) : new Float32Array(n).fill(spec.init === 'ones' ? 1 : 0);
     return { name: spec.name, shape: spec.shape, data };

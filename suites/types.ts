@@ -61,6 +61,8 @@ export interface MultipleChoice {
    * questions..."); few-shot examples go after it, as lm-eval places them.
    */
   description?: string;
+  /** Optional (issue 10). Encoded image files (PNG/JPEG...) the context refers to, in order; vision models only. */
+  images?: Uint8Array[];
 }
 
 /** Generation: the prompt, where to stop, and the reference answer the scorer compares against. */
@@ -69,6 +71,8 @@ export interface GenerationPrompt {
   until: string[];
   maxTokens: number;
   target: string;
+  /** Optional (issue 10). Encoded image files (PNG/JPEG...) the prompt refers to, in order; vision models only. */
+  images?: Uint8Array[];
 }
 
 export interface Task<D = unknown> {

@@ -68,6 +68,46 @@ export const TINY: ZooEntry[] = [
     config: { ...llama3Base, eos_token_id: [128001, 128008, 128009], max_position_embeddings: 512, mlp_bias: false, rope_scaling: llama3Scaling(8.0) },
   },
   {
+    id: 'tiny-llama-3.2-vision', family: 'llama', version: '3.2', hfRepo: tinyRepo('tiny-llama-3.2-vision'), modality: 'text+image',
+    // MllamaForConditionalGeneration (issue 10): a 3-layer text model with a cross-attention layer at
+    // index 1, and a vision tower with 16-px tiles of 8-px patches (5 tokens per tile with the class
+    // token, so HF pads each tile to 8), up to 4 tiles, 3 local + 1 gated global layer, intermediate
+    // features of local layers 1 and 2 (vision_output_dim = 32 * 3). Weights: runners/tiny-vision.ts.
+    config: {
+      architectures: ['MllamaForConditionalGeneration'],
+      model_type: 'mllama',
+      image_token_index: 128256,
+      torch_dtype: 'float32',
+      text_config: {
+        ...llama3Base,
+        model_type: 'mllama_text_model',
+        num_hidden_layers: 3,
+        cross_attention_layers: [1],
+        max_position_embeddings: 2048,
+        pad_token_id: 128004,
+        rope_scaling: llama3Scaling(8.0),
+      },
+      vision_config: {
+        model_type: 'mllama_vision_model',
+        hidden_act: 'gelu',
+        hidden_size: 32,
+        attention_heads: 2,
+        intermediate_size: 64,
+        num_hidden_layers: 3,
+        num_global_layers: 1,
+        intermediate_layers_indices: [1, 2],
+        vision_output_dim: 96,
+        image_size: 16,
+        patch_size: 8,
+        num_channels: 3,
+        max_num_tiles: 4,
+        norm_eps: 1e-5,
+        initializer_range: 0.02,
+        supported_aspect_ratios: [[1, 1], [1, 2], [1, 3], [1, 4], [2, 1], [2, 2], [3, 1], [4, 1]],
+      },
+    },
+  },
+  {
     id: 'tiny-llama-4', family: 'llama', version: '4', hfRepo: tinyRepo('tiny-llama-4'), modality: text,
     // Llama4ForCausalLM text config: MoE on every 2nd layer (4 experts, top-1, sigmoid router,
     // shared expert), NoPE on every 4th layer, chunked local attention, QK-norm, temperature tuning.
