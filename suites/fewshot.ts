@@ -6,7 +6,7 @@
 // a resumed run then rebuilds exactly the prompts it had, whatever order the documents run in.
 import { createHash } from 'node:crypto';
 import { InputError } from '../results/errors.ts';
-import type { MultipleChoice } from './types.ts';
+import type { GenerationPrompt, MultipleChoice } from './types.ts';
 
 export const FEWSHOT_DELIMITER = '\n\n';
 
@@ -44,4 +44,15 @@ export function withFewshot(mc: MultipleChoice, examples: readonly MultipleChoic
   const shots = examples.map((e) => exampleText(e) + FEWSHOT_DELIMITER).join('');
   const insert = (text: string): string => prefix + shots + text.slice(text.startsWith(prefix) ? prefix.length : 0);
   return { ...mc, context: insert(mc.context), ...(mc.contexts ? { contexts: mc.contexts.map(insert) } : {}) };
+}
+
+/**
+ * `prompt` with worked examples before it, as lm-eval lays out generate_until tasks: each example's
+ * prompt, the target delimiter (a space, none when the prompt already ends in whitespace, as the
+ * LLM-Adapters template's "### Response:\n" does), its reference answer, then "\n\n".
+ */
+export function withFewshotGeneration(prompt: GenerationPrompt, examples: readonly GenerationPrompt[]): GenerationPrompt {
+  if (examples.length === 0) return prompt;
+  const shots = examples.map((e) => `${e.prompt}${/\s$/.test(e.prompt) ? '' : ' '}${e.target}${FEWSHOT_DELIMITER}`).join('');
+  return { ...prompt, prompt: shots + prompt.prompt };
 }

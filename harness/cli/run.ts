@@ -1,6 +1,10 @@
 // `llama-eval run`: flags -> evaluate() (harness/run) -> table or JSON. Exit code 1 when any cell
 // failed: the run itself completed, but its results are incomplete.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { InputError } from '../errors.ts';
+import { defaultResponseCacheDir } from '../../runners/cached.ts';
+import { readRecords } from '../../results/store.ts';
 import { parsePeft, peftLabel } from '../peft/index.ts';
 import type { RemoteOptions } from '../../runners/open.ts';
 import type { Backend } from '../../runners/types.ts';
@@ -13,6 +17,23 @@ import { printJson, printTable } from './output.ts';
 import { RUN_DEFAULT_MODEL } from './run-args.ts';
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)]);
+/** Repeated flags and comma lists alike: `--tasks a,b`, `--task a --task b`, `--task a b`. */
+const names = (value: unknown): string[] => strings(value).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+
+function nonNegativeInt(value: unknown, flag: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new InputError(`${flag}: expected a whole number 0 or more, got ${String(value)}`);
+  return value;
+}
+
+/** `--resume` is explicit: the directory must hold a run (a manifest record) to continue. */
+function checkResumable(outDir: string | undefined): void {
+  if (outDir === undefined) throw new InputError('--resume needs --out <dir>: the directory of the run to continue');
+  const records = join(outDir, 'records.jsonl');
+  if (!existsSync(records)) throw new InputError(`--resume: ${records} does not exist; give the --out of an earlier run, or drop --resume to start a new one`);
+  if (!readRecords(records).records.some((r) => r.kind === 'manifest')) {
+    throw new InputError(`--resume: ${records} holds no manifest record, so it is not a llama-eval run; give the --out of an earlier run, or drop --resume`);
+  }
+}
 
 function positiveInt(value: unknown, flag: string): number | null {
   if (value === undefined) return null;
@@ -42,10 +63,14 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     models = [RUN_DEFAULT_MODEL];
     io.err(`llama-eval run: ${defaultNote}\n`);
   }
+  if (args.resume === true) checkResumable(args.out === undefined ? undefined : String(args.out));
+  const numFewshot = nonNegativeInt(args.numFewshot ?? 0, '--num-fewshot');
+  const batchSize = positiveInt(args.batchSize, '--batch-size') ?? 1;
+  const cacheDir = args.cache === false ? null : args.cacheDir === undefined ? defaultResponseCacheDir() : String(args.cacheDir);
   const outDir = args.out === undefined ? `runs/${new Date().toISOString().replace(/[:.]/g, '-')}` : String(args.out);
   const offline = args.offline === true || process.env.HF_HUB_OFFLINE === '1';
   const { summary, resumedCells } = await evaluate({
-    suites: strings(args.suite), tasks: strings(args.task), models, pefts, backend,
+    suites: names(args.suite), tasks: names(args.task), models, pefts, backend, numFewshot, batchSize, cacheDir,
     protocol: protocol as Protocol | null, limit: positiveInt(args.limit, '--limit'), seed,
     dataPath: args.data === undefined ? null : String(args.data), offline, outDir,
     remote, progress: progressFor(process.stderr, io.err),

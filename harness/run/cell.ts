@@ -3,15 +3,14 @@
 // metric records. Metric records go last because their presence is what marks a cell complete
 // for resume (execute.ts).
 import { createHash } from 'node:crypto';
-import { countModelParams } from '../params/index.ts';
-import { applyPeftToCount } from '../params/peft.ts';
-import { resolveLocalCheckpoint } from '../../runners/hf/checkpoint.ts';
 import { openRunner, type RemoteOptions } from '../../runners/open.ts';
+import { CachedRunner, type CacheKeyParts } from '../../runners/cached.ts';
 import type { Runner } from '../../runners/types.ts';
 import { RecordWriter } from '../../results/store.ts';
 import type { SampleRecord } from '../../results/schema.ts';
 import { meanStderr, scoreMultipleChoice } from '../../suites/score.ts';
-import type { Task } from '../../suites/types.ts';
+import { fewshotSampler, withFewshot, withFewshotGeneration } from '../../suites/fewshot.ts';
+import type { GenerationPrompt, MultipleChoice, Protocol, Task } from '../../suites/types.ts';
 import { multipleChoiceRequests } from '../../suites/multiple-choice.ts';
 import type { Cell } from './plan.ts';
 import { importTasks } from './tasks.ts';
@@ -24,7 +23,16 @@ export interface CellContext {
   env?: NodeJS.ProcessEnv;
   /** `--backend openai`: the server to talk to. */
   remote?: RemoteOptions;
-  onProgress?: (done: number, total: number) => void;
+  /** Documents per runner call (`--batch-size`); 1 when absent. */
+  batchSize?: number;
+  /** The response cache (runners/cached.ts) and this cell's key parts; absent: no cache. */
+  cache?: CellCache;
+  /** Documents done of total, and tokens the runner has processed so far (for tokens/s). */
+  onProgress?: (done: number, total: number, tokens: number) => void;
+}
+
+export interface CellCache extends CacheKeyParts {
+  dir: string;
 }
 
 export interface MetricSummary {
@@ -34,7 +42,11 @@ export interface MetricSummary {
 }
 
 export type CellOutcome =
-  | { status: 'ok'; metrics: Record<string, MetricSummary>; source: string }
+  | {
+    status: 'ok'; metrics: Record<string, MetricSummary>; source: string;
+    /** Wall seconds spent inside the runner: opening it and answering requests (bench:run subtracts it). */
+    runnerSeconds: number;
+  }
   | { status: 'skipped'; reason: string };
 
 const now = (): string => new Date().toISOString();
@@ -48,46 +60,99 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 type Scored = Pick<SampleRecord, 'prompt_hash' | 'target' | 'response' | 'loglikelihoods' | 'metrics'>;
 
-async function scoreDoc<D>(task: Task<D>, doc: D, cell: Cell, runner: Runner): Promise<Scored> {
-  if (cell.protocol === 'loglikelihood') {
+/** A document's prompt, few-shot examples included: what the runner is asked and how to score it. */
+export type DocPrompt = { protocol: 'loglikelihood'; mc: MultipleChoice } | { protocol: 'generation'; prompt: GenerationPrompt };
+
+/** The prompt for `doc` under `protocol`, with `shots` (documents drawn by the few-shot sampler) as worked examples. */
+export function docPrompt<D>(task: Task<D>, doc: D, protocol: Protocol, shots: readonly D[] = []): DocPrompt {
+  if (protocol === 'loglikelihood') {
     if (!task.multipleChoice) throw new Error(`task ${task.name} lists the loglikelihood protocol but has no multipleChoice()`);
-    const mc = task.multipleChoice(doc);
-    const results = await collect(runner.loglikelihood(multipleChoiceRequests(mc)));
-    const logprobs = results.map((r) => r.logprob);
-    return { prompt_hash: promptHash(mc.contexts ? mc.contexts.join('\u0000') : mc.context), target: mc.gold, loglikelihoods: logprobs, metrics: scoreMultipleChoice(mc, logprobs) };
+    const mc = task.multipleChoice.bind(task);
+    return { protocol, mc: withFewshot(mc(doc), shots.map(mc)) };
   }
   if (!task.generation || !task.scoreGeneration) throw new Error(`task ${task.name} lists the generation protocol but lacks generation() or scoreGeneration()`);
-  const prompt = task.generation(doc);
-  const [result] = await collect(runner.generate([{ context: prompt.prompt, until: prompt.until, maxTokens: prompt.maxTokens }]));
-  const response = result?.text ?? '';
-  return { prompt_hash: promptHash(prompt.prompt), target: prompt.target, response, metrics: task.scoreGeneration(doc, response) };
+  const gen = task.generation.bind(task);
+  return { protocol, prompt: withFewshotGeneration(gen(doc), shots.map(gen)) };
+}
+
+/**
+ * Scores a batch of documents with one runner call (`--batch-size` documents' requests together,
+ * so a batching backend sees them at once); results come back in request order and are split per document.
+ */
+async function scoreBatch<D>(task: Task<D>, docs: readonly D[], prompts: readonly DocPrompt[], runner: Runner, clock: { ms: number }): Promise<Scored[]> {
+  const first = prompts[0];
+  if (!first) return [];
+  const timed = async <T>(items: AsyncIterable<T>): Promise<T[]> => {
+    const start = performance.now();
+    try {
+      return await collect(items);
+    } finally {
+      clock.ms += performance.now() - start;
+    }
+  };
+  if (first.protocol === 'loglikelihood') {
+    const mcs = prompts.map((p) => (p as Extract<DocPrompt, { protocol: 'loglikelihood' }>).mc);
+    const results = await timed(runner.loglikelihood(mcs.flatMap(multipleChoiceRequests)));
+    let at = 0;
+    return mcs.map((mc) => {
+      const logprobs = results.slice(at, (at += mc.choices.length)).map((r) => r.logprob);
+      return { prompt_hash: promptHash(mc.contexts ? mc.contexts.join('\u0000') : mc.context), target: mc.gold, loglikelihoods: logprobs, metrics: scoreMultipleChoice(mc, logprobs) };
+    });
+  }
+  const gens = prompts.map((p) => (p as Extract<DocPrompt, { protocol: 'generation' }>).prompt);
+  const results = await timed(runner.generate(gens.map((g) => ({ context: g.prompt, until: g.until, maxTokens: g.maxTokens }))));
+  return gens.map((g, i) => {
+    const response = results[i]?.text ?? '';
+    return { prompt_hash: promptHash(g.prompt), target: g.target, response, metrics: task.scoreGeneration!(docs[i] as D, response) };
+  });
+}
+
+async function openCellRunner(cell: Cell, ctx: CellContext): Promise<Runner> {
+  const runner = await openRunner({ backend: cell.backend, model: cell.model, peftArg: cell.peft?.arg ?? null, offline: ctx.offline, env: ctx.env, remote: ctx.remote });
+  return ctx.cache ? new CachedRunner(runner, ctx.cache.dir, ctx.cache) : runner;
 }
 
 /** Runs `cell` in this process. Throws on failure; the caller turns that into an error record. */
 export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome> {
   const task = (await importTasks(ctx.taskModule)).find((t) => t.name === cell.task);
   if (!task) throw new Error(`task ${cell.task} is not in the task registry`);
-  const loaded = await task.load({ dataPath: cell.dataPath ?? undefined, offline: ctx.offline, limit: cell.limit ?? undefined, env: ctx.env });
+  const k = cell.numFewshot ?? 0;
+  // Few-shot examples come from the whole split (lm-eval draws from it minus the asked document when a
+  // task has no training split), so with --limit the pool is loaded unlimited and only the asked docs are cut.
+  const loaded = await task.load({ dataPath: cell.dataPath ?? undefined, offline: ctx.offline, limit: k > 0 ? undefined : cell.limit ?? undefined, env: ctx.env });
   if (loaded.status === 'skipped') return { status: 'skipped', reason: loaded.reason };
   const docs = cell.limit === null ? loaded.docs : loaded.docs.slice(0, cell.limit);
   if (docs.length === 0) throw new Error(`task ${cell.task}: no documents to evaluate in ${loaded.source}`);
-  const runner = await openRunner({ backend: cell.backend, model: cell.model, peftArg: cell.peft?.arg ?? null, offline: ctx.offline, env: ctx.env, remote: ctx.remote });
+  const sample = fewshotSampler(loaded.docs, (d) => task.docId(d), cell.seed);
+  const opening = performance.now();
+  const runner = await openCellRunner(cell, ctx);
+  const clock = { ms: performance.now() - opening };
   const writer = new RecordWriter(ctx.recordsPath);
   const base = { run_id: ctx.runId, cell_id: cell.id };
+  const batchSize = ctx.batchSize ?? 1;
   try {
     const perMetric = new Map<string, number[]>();
-    for (const [i, doc] of docs.entries()) {
-      const scored = await scoreDoc(task, doc, cell, runner);
-      writer.write({ kind: 'sample', ...base, time: now(), task: task.name, doc_id: task.docId(doc), ...scored });
-      for (const [name, value] of Object.entries(scored.metrics)) {
-        const list = perMetric.get(name) ?? [];
-        list.push(value);
-        perMetric.set(name, list);
+    for (let start = 0; start < docs.length; start += batchSize) {
+      const batch = docs.slice(start, start + batchSize);
+      const prompts = batch.map((doc) => docPrompt(task, doc, cell.protocol, sample(task.docId(doc), k)));
+      const scored = await scoreBatch(task, batch, prompts, runner, clock);
+      for (const [i, s] of scored.entries()) {
+        writer.write({ kind: 'sample', ...base, time: now(), task: task.name, doc_id: task.docId(batch[i]!), ...s });
+        for (const [name, value] of Object.entries(s.metrics)) {
+          const list = perMetric.get(name) ?? [];
+          list.push(value);
+          perMetric.set(name, list);
+        }
       }
-      ctx.onProgress?.(i + 1, docs.length);
+      const t = runner.throughput();
+      ctx.onProgress?.(start + batch.length, docs.length, t.prefillTokens + t.decodeTokens);
     }
     if (cell.backend !== 'null' && cell.backend !== 'openai' && !cell.model.endsWith('.gguf')) {
       // The runner has just opened the checkpoint, so it is local now; its config gives exact counts.
+      // Imported here, not at the top: checkpoint.ts costs ~0.5 s to load, which a null cell's process need not pay.
+      const [{ resolveLocalCheckpoint }, { countModelParams }, { applyPeftToCount }] = await Promise.all([
+        import('../../runners/hf/checkpoint.ts'), import('../params/index.ts'), import('../params/peft.ts'),
+      ]);
       const local = resolveLocalCheckpoint(cell.model, { offline: true, env: ctx.env });
       if (!('download' in local)) {
         // Same figures as `llama-eval params --model M --peft P --json` (harness/params/report.ts).
@@ -122,7 +187,7 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
     for (const [name, m] of Object.entries(metrics)) {
       writer.write({ kind: 'metric', ...base, time: now(), task: task.name, metric: name, value: m.value, stderr: m.stderr, n: m.n, model: cell.model, peft: cell.peft?.label ?? null });
     }
-    return { status: 'ok', metrics, source: loaded.source };
+    return { status: 'ok', metrics, source: loaded.source, runnerSeconds: clock.ms / 1000 };
   } finally {
     writer.close();
     await runner.close();

@@ -1,5 +1,6 @@
 // The whole `llama-eval run` pipeline as a function: resolve tasks, plan, load each task's data
 // once (for the manifest's hashes and to list skipped tasks), hash the model files, execute.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { resolveLocalCheckpoint } from '../../runners/hf/checkpoint.ts';
@@ -8,7 +9,8 @@ import type { Backend } from '../../runners/types.ts';
 import type { Protocol } from '../../suites/types.ts';
 import { executeRun, type ExecuteResult, type TaskPreparation } from './execute.ts';
 import { buildManifest, sha256File, type ManifestFile } from './manifest.ts';
-import { planRun, type PlanPeft } from './plan.ts';
+import type { CellCache } from './cell.ts';
+import { planRun, type Cell, type PlanPeft } from './plan.ts';
 import type { Progress } from './progress.ts';
 import { importTasks, selectTasks } from './tasks.ts';
 
@@ -28,42 +30,71 @@ export interface EvaluateOptions {
   env?: NodeJS.ProcessEnv;
   remote?: RemoteOptions;
   progress?: Progress;
+  /** `--num-fewshot K` (default 0). */
+  numFewshot?: number;
+  /** `--batch-size N`: documents per runner call (default 1). */
+  batchSize?: number;
+  /** Response cache directory (runners/cached.ts); absent or null: no cache (`--no-cache`). */
+  cacheDir?: string | null;
 }
 
 const MODEL_FILE = /^(config\.json|generation_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|.*\.safetensors(\.index\.json)?)$/;
 
-/** Files of every adapter directory given to --peft (spec strings have none). */
-async function adapterFiles(pefts: readonly PlanPeft[]): Promise<ManifestFile[]> {
-  const files: ManifestFile[] = [];
+/** Files of every adapter directory given to --peft, by argument (spec strings have none). */
+async function adapterFiles(pefts: readonly PlanPeft[]): Promise<Map<string, ManifestFile[]>> {
+  const byArg = new Map<string, ManifestFile[]>();
   for (const { arg } of pefts) {
     if (!existsSync(arg)) continue;
+    const files: ManifestFile[] = [];
+    byArg.set(arg, files);
     const dir = statSync(arg).isDirectory() ? arg : dirname(arg);
     for (const name of readdirSync(dir).sort()) {
       const path = join(dir, name);
       if (/^adapter_(config\.json|model\.safetensors)$/.test(name) && statSync(path).isFile()) files.push({ role: 'adapter', path, sha256: await sha256File(path) });
     }
   }
-  return files;
+  return byArg;
 }
 
-async function modelFiles(models: readonly string[], backend: Backend, options: { offline: boolean; env?: NodeJS.ProcessEnv }): Promise<ManifestFile[]> {
+/** Each model's files (empty when there are none to hash here); a model absent from the map is not local yet. */
+async function modelFiles(models: readonly string[], backend: Backend, options: { offline: boolean; env?: NodeJS.ProcessEnv }): Promise<Map<string, ManifestFile[]>> {
+  const byModel = new Map<string, ManifestFile[]>();
   // null runs no model; a server's weights are not ours to hash (the manifest keeps its URL in config).
-  if (backend === 'null' || backend === 'openai') return [];
-  const files: ManifestFile[] = [];
+  if (backend === 'null' || backend === 'openai') return new Map(models.map((m) => [m, []]));
   for (const model of models) {
     if (model.endsWith('.gguf') && existsSync(model)) {
-      files.push({ role: 'model', path: model, sha256: await sha256File(model) });
+      byModel.set(model, [{ role: 'model', path: model, sha256: await sha256File(model) }]);
       continue;
     }
     // Also the early check that the model exists: an unknown id is an InputError before any cell runs.
     const local = resolveLocalCheckpoint(model, { offline: options.offline, env: options.env });
     if ('download' in local) continue; // fetched inside its cell; the cell's records name it
+    const files: ManifestFile[] = [];
     for (const name of readdirSync(local.dir).sort()) {
       const path = join(local.dir, name);
       if (MODEL_FILE.test(name) && statSync(path).isFile()) files.push({ role: 'model', path, sha256: await sha256File(path) });
     }
+    byModel.set(model, files);
   }
-  return files;
+  return byModel;
+}
+
+const digest = (parts: readonly unknown[]): string => createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+
+/**
+ * The response cache's key parts for each cell: the model's file hashes (for null and openai, which have
+ * none here, the name and server URL), the adapter's file hashes or spec. A model still to be downloaded
+ * has no hash yet, so its cells run uncached rather than risk answers from other weights.
+ */
+function cacheKeys(options: EvaluateOptions, models: Map<string, ManifestFile[]>, adapters: Map<string, ManifestFile[]>): (cell: Cell) => CellCache | null {
+  return (cell) => {
+    if (!options.cacheDir) return null;
+    const files = models.get(cell.model);
+    if (!files) return null;
+    const modelHash = digest([cell.model, options.remote?.baseUrl ?? null, files.map((f) => f.sha256)]);
+    const adapterHash = cell.peft ? digest([cell.peft.label, (adapters.get(cell.peft.arg) ?? []).map((f) => f.sha256), adapters.has(cell.peft.arg) ? null : cell.peft.arg]) : null;
+    return { dir: options.cacheDir, modelHash, adapterHash };
+  };
 }
 
 export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult> {
@@ -71,9 +102,11 @@ export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult>
   const tasks = selectTasks(all, options.suites, options.tasks);
   const plan = planRun({
     models: options.models, pefts: options.pefts, tasks, backend: options.backend,
-    protocol: options.protocol, limit: options.limit, seed: options.seed, dataPath: options.dataPath,
+    protocol: options.protocol, limit: options.limit, seed: options.seed, dataPath: options.dataPath, numFewshot: options.numFewshot ?? 0,
   });
-  const files = [...await modelFiles(options.models, options.backend, options), ...await adapterFiles(options.pefts)];
+  const models = await modelFiles(options.models, options.backend, options);
+  const adapters = await adapterFiles(options.pefts);
+  const files = [...[...models.values()].flat(), ...[...adapters.values()].flat()];
   const prepared = new Map<string, TaskPreparation>();
   for (const task of tasks) {
     if (!plan.cells.some((c) => c.task === task.name)) continue;
@@ -93,6 +126,7 @@ export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult>
   const config = {
     suites: options.suites, tasks: tasks.map((t) => t.name), models: options.models, pefts: options.pefts, backend: options.backend,
     protocol: options.protocol, limit: options.limit, seed: options.seed, data: options.dataPath, offline: options.offline,
+    num_fewshot: options.numFewshot ?? 0, batch_size: options.batchSize ?? 1, response_cache: options.cacheDir ?? null,
     ...(options.remote ? { base_url: options.remote.baseUrl } : {}),
     cells: plan.cells.map((c) => c.id),
   };
@@ -101,5 +135,6 @@ export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult>
     expectedMetrics: (cell) => byName.get(cell.task)?.metrics[cell.protocol],
     manifest: (runId) => buildManifest({ runId, seed: options.seed, files, config }),
     taskModule: options.taskModule, offline: options.offline, env: options.env, remote: options.remote, progress: options.progress,
+    batchSize: options.batchSize, cacheFor: cacheKeys(options, models, adapters),
   });
 }

@@ -29,6 +29,8 @@ export interface RunSpec {
   limit: number | null;
   seed: number;
   dataPath: string | null;
+  /** `--num-fewshot K` (0: zero-shot). */
+  numFewshot?: number;
 }
 
 export interface Cell {
@@ -41,6 +43,8 @@ export interface Cell {
   limit: number | null;
   seed: number;
   dataPath: string | null;
+  /** Few-shot examples per prompt (0: zero-shot). */
+  numFewshot: number;
 }
 
 export interface PlannedSkip {
@@ -63,7 +67,9 @@ function segment(text: string): string {
 
 export function cellId(cell: Omit<Cell, 'id'>): string {
   // Key order is fixed here, so the hash does not depend on how the caller built the object.
-  const inputs = [cell.model, cell.peft?.arg ?? null, cell.peft?.label ?? null, cell.task, cell.protocol, cell.backend, cell.limit, cell.seed, cell.dataPath];
+  const inputs: unknown[] = [cell.model, cell.peft?.arg ?? null, cell.peft?.label ?? null, cell.task, cell.protocol, cell.backend, cell.limit, cell.seed, cell.dataPath];
+  // Appended only when few-shot: zero-shot cells keep the ids they had before the flag existed, so old runs still resume.
+  if (cell.numFewshot > 0) inputs.push(['fewshot', cell.numFewshot]);
   const hash = createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 12);
   return `${segment(cell.model)}/${cell.peft ? segment(cell.peft.label) : 'base'}/${cell.task}/${hash}`;
 }
@@ -80,7 +86,7 @@ export function planRun(spec: RunSpec): Plan {
           skipped.push({ model, peft: peft?.label ?? null, task: task.name, reason: `does not support the ${spec.protocol ?? 'any'} protocol (supports: ${task.protocols.join(', ') || 'none'})` });
           continue;
         }
-        const cell = { model, peft, task: task.name, protocol, backend: spec.backend, limit: spec.limit, seed: spec.seed, dataPath: spec.dataPath };
+        const cell = { model, peft, task: task.name, protocol, backend: spec.backend, limit: spec.limit, seed: spec.seed, dataPath: spec.dataPath, numFewshot: spec.numFewshot ?? 0 };
         cells.push({ id: cellId(cell), ...cell });
       }
     }

@@ -4,10 +4,11 @@
 import { appendRecords } from '../../results/store.ts';
 import { runCell, type CellContext, type CellOutcome } from './cell.ts';
 import type { Cell } from './plan.ts';
+import { importTasks } from './tasks.ts';
 
 export type ToWorker = { type: 'run'; cell: Cell; ctx: Omit<CellContext, 'onProgress'> };
 export type FromWorker =
-  | { type: 'progress'; done: number; total: number }
+  | { type: 'progress'; done: number; total: number; tokens: number }
   | { type: 'done'; outcome: CellOutcome }
   | { type: 'failed'; message: string };
 
@@ -21,7 +22,7 @@ function send(message: FromWorker): Promise<void> {
 async function handle(message: ToWorker): Promise<number> {
   const { cell, ctx } = message;
   try {
-    const outcome = await runCell(cell, { ...ctx, onProgress: (done, total) => void send({ type: 'progress', done, total }) });
+    const outcome = await runCell(cell, { ...ctx, onProgress: (done, total, tokens) => void send({ type: 'progress', done, total, tokens }) });
     await send({ type: 'done', outcome });
     return 0;
   } catch (error) {
@@ -35,6 +36,13 @@ async function handle(message: ToWorker): Promise<number> {
   }
 }
 
+// Import the task registry (argv[2], else the default) while waiting for a cell: the process is
+// started one cell ahead (execute.ts), so this ~0.25 s overlaps the previous cell. A failure here
+// is reported by the cell's own import.
+void importTasks(process.argv[2] || undefined).catch(() => undefined);
+
+// A spare process whose parent has gone (killed run, or no cell left for it) has nothing to do.
+process.once('disconnect', () => process.exit(0));
 process.once('message', (message: ToWorker) => {
   void handle(message).then((code) => process.exit(code));
 });

@@ -1,7 +1,7 @@
 // `llama-eval run` as a user runs it: flags through yargs (the same setup main.ts uses, via the
 // reports harness), the real task registry and bundled data, the embedded default model on the
 // float64 reference backend (kept to --limit 2: that forward is slow), and bad input -> exit 2.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yargs from 'yargs';
@@ -13,6 +13,11 @@ import { runCli } from './reports-cli-harness.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+// The default response cache lives under $XDG_CACHE_HOME: keep it in a temporary directory, so these runs
+// neither read answers cached by earlier test runs nor leave files in the user's ~/.cache.
+const xdg = mkdtempSync(join(tmpdir(), 'run-cli-xdg-'));
+dirs.push(xdg);
+process.env.XDG_CACHE_HOME = xdg;
 const outDir = (): string => {
   const d = mkdtempSync(join(tmpdir(), 'run-cli-'));
   dirs.push(d);
@@ -63,6 +68,11 @@ describe('llama-eval run', () => {
     [['--model', 'tiny-llama-9', '--task', 'boolq'], /unknown model "tiny-llama-9"/],
     [['--protocol', 'chat'], /chat/],
     [['--peft', 'lora:r=x', '--backend', 'null'], /bad PEFT spec "lora:r=x"/],
+    [['--num-fewshot', '-1', '--backend', 'null'], /--num-fewshot: expected a whole number 0 or more, got -1/],
+    [['--num-fewshot', '1.5', '--backend', 'null'], /--num-fewshot: expected a whole number/],
+    [['--batch-size', '0', '--backend', 'null'], /--batch-size: expected a positive integer, got 0/],
+    [['--tasks', 'boolq,pica', '--backend', 'null'], /unknown task.*piqa/],
+    [['--resume', '--backend', 'null'], /records\.jsonl does not exist; give the --out of an earlier run/],
   ])('rejects %j with exit code 2', async (argv, message) => {
     const r = await run([...argv, '--out', outDir()]);
     expect(r.code).toBe(2);
@@ -84,6 +94,30 @@ describe('llama-eval run', () => {
     const expected = JSON.parse(cli.out) as { trainable_params: number; total_params: number };
     expect(params).toMatchObject({ trainable_params: expected.trainable_params, total_params: expected.total_params });
     expect(expected.trainable_params).toBeGreaterThan(0);
+  });
+
+  it('--tasks a,b and --output, --resume of that run, --batch-size: the same rows however requests are grouped', async () => {
+    const out = outDir();
+    const cache = ['--cache-dir', join(outDir(), 'cache')];
+    const first = await run(['--tasks', 'boolq,piqa', '--limit', '3', '--backend', 'null', '--output', out, '--json', '--no-cache']);
+    expect(first.code).toBe(0);
+    const rows = (x: string) => (JSON.parse(x) as { rows: { task: string; metric: string; value: number; n: number }[] }).rows.map((row) => [row.task, row.metric, row.value, row.n]);
+    expect(rows(first.out).map((r) => `${r[0]}:${r[1]}`)).toEqual(['boolq:acc', 'piqa:acc', 'piqa:acc_norm']);
+    const resumed = await run(['--tasks', 'boolq,piqa', '--limit', '3', '--backend', 'null', '--output', out, '--json', '--resume', ...cache]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.err).toContain('2 completed cell(s) were not run again');
+    expect(rows(resumed.out)).toEqual(rows(first.out));
+    const batched = await run(['--task', 'boolq', '--task', 'piqa', '--limit', '3', '--backend', 'null', '--out', outDir(), '--json', '--batch-size', '2', '--no-cache']);
+    expect(rows(batched.out)).toEqual(rows(first.out));
+  });
+
+  it('--resume refuses a directory that holds no run', async () => {
+    const out = outDir();
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'records.jsonl'), '');
+    const r = await run(['--task', 'boolq', '--backend', 'null', '--out', out, '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--resume: .*records\.jsonl holds no manifest record/);
   });
 
   it('--help shows examples', async () => {
