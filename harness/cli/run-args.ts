@@ -29,6 +29,8 @@ export const RUN_COMMAND: CommandSpec = {
       .option('seed', { type: 'number', default: 1234, describe: 'Seed recorded in the manifest and part of every cell id' })
       .option('data', { type: 'string', describe: 'Local file or directory in the upstream format, instead of the default data source' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never touch the network (also HF_HUB_OFFLINE=1)' })
+      .option('history', { type: 'boolean', default: true, describe: 'Ingest the finished run into the DuckDB run history (--no-history to skip; docs/history.md)' })
+      .option('db', { type: 'string', describe: 'History store file (default $XDG_CACHE_HOME/llama-eval/history.duckdb)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON (the results.json document)' })
       .example('$0 run --suite medical --limit 20', `the embedded default model (${RUN_DEFAULT_MODEL}) on the medical suite`)
       .example('$0 run --task boolq piqa --model ./Llama-3.2-1B --out runs/l32', 'rerun with the same --out to resume')

@@ -76,6 +76,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     remote, progress: progressFor(process.stderr, io.err),
   });
   if (resumedCells > 0) io.err(`llama-eval run: resumed ${outDir}: ${resumedCells} completed cell(s) were not run again\n`);
+  if (args.history !== false) await recordHistory(outDir, args.db === undefined ? undefined : String(args.db), io);
   if (args.json) {
     printJson(io, summary);
   } else {
@@ -87,4 +88,21 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     io.out(`records: ${outDir}/records.jsonl  summary: ${outDir}/results.json\n`);
   }
   return summary.errors.length > 0 ? 1 : 0;
+}
+
+/**
+ * Ingests the finished run into the DuckDB history store (docs/history.md). The records are already
+ * on disk, so a store that cannot be opened (locked past its timeout, corrupt, newer schema) costs a
+ * warning naming the fix, never the run.
+ */
+async function recordHistory(outDir: string, db: string | undefined, io: CliIO): Promise<void> {
+  const [{ ingestRuns }, { defaultHistoryPath }] = await Promise.all([import('../history/ingest.ts'), import('../history/store.ts')]);
+  const path = db ?? defaultHistoryPath();
+  try {
+    await ingestRuns(path, [outDir]);
+    io.err(`llama-eval run: added to the run history ${path} (--no-history to skip)\n`);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    io.err(`llama-eval run: warning: the run history was not updated (${message}); the records are complete, ingest later with: llama-eval history ingest ${outDir}\n`);
+  }
 }

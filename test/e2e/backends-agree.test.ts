@@ -27,7 +27,7 @@ afterAll(async () => {
 /** doc id -> index of the highest-scoring choice, per task, from a run's sample records. */
 async function answers(backend: string, extra: string[] = []): Promise<Record<string, number>> {
   const out = join(root, backend);
-  const r = await runCli(['run', '--task', 'piqa', 'medqa', '--limit', '2', '--model', 'tiny-llama-2', '--backend', backend, '--out', out, '--offline', ...extra], [RUN_COMMAND]);
+  const r = await runCli(['run', '--task', 'piqa', 'medqa', '--limit', '2', '--model', 'tiny-llama-2', '--backend', backend, '--out', out, '--offline', '--no-cache', '--no-history', ...extra], [RUN_COMMAND]);
   expect(r.code, r.err).toBe(0);
   const chosen: Record<string, number> = {};
   for (const s of readRecords(join(out, 'records.jsonl')).records) {

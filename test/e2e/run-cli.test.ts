@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { HISTORY_COMMAND } from '../../harness/cli/history-args.ts';
 import { PARAMS_COMMAND } from '../../harness/cli/params-args.ts';
 import { RUN_COMMAND } from '../../harness/cli/run-args.ts';
 import { readRecords } from '../../results/store.ts';
@@ -118,6 +119,23 @@ describe('llama-eval run', () => {
     const r = await run(['--task', 'boolq', '--backend', 'null', '--out', out, '--resume']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--resume: .*records\.jsonl holds no manifest record/);
+  });
+
+  it('ingests the finished run into the history store; a broken store only warns', async () => {
+    const out = outDir();
+    const db = join(outDir(), 'history.duckdb');
+    const r = await run(['--task', 'piqa', '--limit', '2', '--backend', 'null', '--out', out, '--db', db, '--no-cache']);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`added to the run history ${db}`);
+    const manifest = readRecords(join(out, 'records.jsonl')).records.find((x) => x.kind === 'manifest');
+    const q = await runCli(['history', 'query', 'SELECT run_id FROM runs', '--db', db, '--json'], [HISTORY_COMMAND]);
+    expect(q.out).toContain(manifest!.run_id);
+    // A file that is not a DuckDB store: the run still succeeds and its records are complete.
+    const bad = join(out, 'not-a-store.duckdb');
+    writeFileSync(bad, 'garbage');
+    const r2 = await run(['--task', 'piqa', '--limit', '2', '--backend', 'null', '--out', outDir(), '--db', bad, '--no-cache']);
+    expect(r2.code).toBe(0);
+    expect(r2.err).toMatch(/warning: the run history was not updated .*not-a-store\.duckdb/);
   });
 
   it('--help shows examples', async () => {
