@@ -9,6 +9,10 @@ export interface RemoteOptions {
   baseUrl: string;
   /** Environment variable holding the API key (`--api-key-env`); the key itself is never recorded. */
   apiKeyEnv: string | null;
+  /** Per-attempt request timeout in ms (`--request-timeout`); the runner's default when absent. */
+  timeoutMs?: number;
+  /** Retries after a failed attempt (`--retries`); the runner's default when absent. */
+  maxRetries?: number;
 }
 
 export interface OpenRunnerOptions {
@@ -55,7 +59,8 @@ export async function openRunner(options: OpenRunnerOptions): Promise<Runner> {
       localOnly('openai', peft, 'serve the adapter on the server (vLLM --lora-modules) and name it with --model');
       if (!options.remote) throw new InputError('--backend openai needs --base-url (the server root, e.g. http://localhost:8000)');
       const { OpenAiRunner } = await import('./remote/openai.ts');
-      return new OpenAiRunner({ baseUrl: options.remote.baseUrl, modelName: options.model, apiKeyEnv: options.remote.apiKeyEnv, env: options.env });
+      return new OpenAiRunner({ baseUrl: options.remote.baseUrl, modelName: options.model, apiKeyEnv: options.remote.apiKeyEnv, env: options.env,
+        timeoutMs: options.remote.timeoutMs, maxRetries: options.remote.maxRetries });
     }
     default:
       throw new InputError(`--backend ${String(options.backend)}: expected one of ${RUN_BACKENDS.join(', ')}`);

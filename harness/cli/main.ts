@@ -19,12 +19,13 @@ import { LEADERBOARD_COMMAND } from './leaderboard-args.ts';
 import { HISTORY_COMMAND } from './history-args.ts';
 import { DRIFT_COMMAND } from './drift-args.ts';
 import { RUN_COMMAND } from './run-args.ts';
+import { MERGE_COMMAND } from './merge-args.ts';
 import type { CommandSpec } from './command.ts';
 
 const COMMANDS: CommandSpec[] = [
   MODELS_COMMAND, PARAMS_COMMAND, MEMORY_COMMAND,
   TOKENIZE_COMMAND, LOGPROBS_COMMAND, GENERATE_COMMAND, EXPORT_COMMAND, QUANTIZE_COMMAND, SERVE_COMMAND,
-  RUN_COMMAND, BENCH_COMMAND,
+  RUN_COMMAND, MERGE_COMMAND, BENCH_COMMAND,
   REPORT_COMMAND, COMPARE_COMMAND, REGRESS_COMMAND, LEADERBOARD_COMMAND,
   HISTORY_COMMAND, DRIFT_COMMAND,
 ];

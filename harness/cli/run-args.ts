@@ -18,6 +18,9 @@ export const RUN_COMMAND: CommandSpec = {
       })
       .option('base-url', { type: 'string', describe: 'openai backend: server root, e.g. http://localhost:8000 (vLLM, TGI, llama-eval serve)' })
       .option('api-key-env', { type: 'string', describe: 'openai backend: name of the environment variable holding the API key (the key is never written)' })
+      .option('request-timeout', { type: 'number', describe: 'openai backend: seconds before one request attempt is abandoned and retried (default 300)' })
+      .option('retries', { type: 'number', describe: 'openai backend: retries of a failed request, with exponential backoff (default 5; 0 fails at once)' })
+      .option('shard', { type: 'string', describe: 'i/N: run slice i (0-based) of N of the plan, by cell or by document range (docs/scale.md); join the outputs with llama-eval merge' })
       .option('protocol', { choices: ['loglikelihood', 'generation'] as const, describe: "Force a protocol (default: each task's first)" })
       .option('out', { alias: 'output', type: 'string', describe: 'Output directory (default runs/<timestamp>); an existing one is resumed' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out; refuses (exit 2) when --out holds no run, instead of starting a fresh one' })
@@ -38,6 +41,7 @@ export const RUN_COMMAND: CommandSpec = {
       .example('$0 run --suite medical --model tiny-llama-2 --peft ./my-lora --peft qlora:r=64', 'a trained LoRA adapter, and the NF4-quantized base, against the base')
       .example('$0 run --suite arithmetic --backend openai --base-url http://localhost:8000 --model meta-llama/Llama-3.1-70B', 'a model served by vLLM/TGI')
       .example('$0 run --suite commonsense --backend null --peft lora:r=8', 'check the pipeline without a model')
+      .example('$0 run --suite medical --shard 0/4 --out runs/med-0', 'machine 0 of 4; then llama-eval merge runs/med-* --out runs/med')
       .epilogue('Exit codes: 0 every cell ok or skipped, 1 a cell failed (see its error record), 2 usage or input error, 3 internal error.'),
   load: () => import('./run.ts'),
 };

@@ -10,6 +10,7 @@ import type { RemoteOptions } from '../../runners/open.ts';
 import type { Backend } from '../../runners/types.ts';
 import { PROTOCOLS, type Protocol } from '../../suites/types.ts';
 import { evaluate } from '../run/evaluate.ts';
+import type { Shard } from '../run/plan.ts';
 import { progressFor } from '../run/progress.ts';
 import { summaryTable } from '../run/summary.ts';
 import type { CliIO } from './command.ts';
@@ -41,6 +42,18 @@ function positiveInt(value: unknown, flag: string): number | null {
   return value;
 }
 
+/** `--shard i/N`: 0 <= i < N, both whole numbers. */
+export function parseShard(value: unknown): Shard | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(String(value).trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) {
+    throw new InputError(`--shard ${String(value)}: expected i/N with 0 <= i < N (e.g. --shard 0/4 on the first of four machines; $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX give i)`);
+  }
+  return { index, count };
+}
+
 export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
   const backend = String(args.backend ?? 'ort') as Backend;
   const protocol = args.protocol === undefined ? null : String(args.protocol);
@@ -54,7 +67,16 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     if (args.baseUrl === undefined) throw new InputError('--backend openai needs --base-url (the server root, e.g. http://localhost:8000)');
     if (strings(args.model).length === 0) throw new InputError('--backend openai needs --model: the name the server serves the model under (GET /v1/models lists them)');
     remote = { baseUrl: String(args.baseUrl), apiKeyEnv: args.apiKeyEnv === undefined ? null : String(args.apiKeyEnv) };
+    const timeout = args.requestTimeout;
+    if (timeout !== undefined) {
+      if (typeof timeout !== 'number' || !(timeout > 0)) throw new InputError(`--request-timeout: expected seconds above 0, got ${String(timeout)}`);
+      remote.timeoutMs = timeout * 1000;
+    }
+    if (args.retries !== undefined) remote.maxRetries = nonNegativeInt(args.retries, '--retries');
+  } else if (args.requestTimeout !== undefined || args.retries !== undefined) {
+    throw new InputError(`--request-timeout/--retries apply to --backend openai only (this run uses --backend ${backend}); drop them`);
   }
+  const shard = parseShard(args.shard);
   const seed = args.seed === undefined ? 1234 : Number(args.seed);
   if (!Number.isInteger(seed)) throw new InputError(`--seed: expected an integer, got ${String(args.seed)}`);
   let models = strings(args.model);
@@ -73,7 +95,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     suites: names(args.suite), tasks: names(args.task), models, pefts, backend, numFewshot, batchSize, cacheDir,
     protocol: protocol as Protocol | null, limit: positiveInt(args.limit, '--limit'), seed,
     dataPath: args.data === undefined ? null : String(args.data), offline, outDir,
-    remote, progress: progressFor(process.stderr, io.err),
+    remote, shard, progress: progressFor(process.stderr, io.err),
   });
   if (resumedCells > 0) io.err(`llama-eval run: resumed ${outDir}: ${resumedCells} completed cell(s) were not run again\n`);
   if (args.history !== false) await recordHistory(outDir, args.db === undefined ? undefined : String(args.db), io);

@@ -10,7 +10,7 @@ import type { Protocol } from '../../suites/types.ts';
 import { executeRun, type ExecuteResult, type TaskPreparation } from './execute.ts';
 import { buildManifest, sha256File, type ManifestFile } from './manifest.ts';
 import type { CellCache } from './cell.ts';
-import { planRun, type Cell, type PlanPeft } from './plan.ts';
+import { planRun, type Cell, type PlanPeft, type Shard } from './plan.ts';
 import type { Progress } from './progress.ts';
 import { importTasks, selectTasks } from './tasks.ts';
 
@@ -36,6 +36,8 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Response cache directory (runners/cached.ts); absent or null: no cache (`--no-cache`). */
   cacheDir?: string | null;
+  /** `--shard i/N`: run one deterministic slice of the plan (plan.ts shardPlan). */
+  shard?: Shard;
 }
 
 const MODEL_FILE = /^(config\.json|generation_config\.json|tokenizer(_config)?\.json|special_tokens_map\.json|.*\.safetensors(\.index\.json)?)$/;
@@ -135,6 +137,6 @@ export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult>
     expectedMetrics: (cell) => byName.get(cell.task)?.metrics[cell.protocol],
     manifest: (runId) => buildManifest({ runId, seed: options.seed, files, config }),
     taskModule: options.taskModule, offline: options.offline, env: options.env, remote: options.remote, progress: options.progress,
-    batchSize: options.batchSize, cacheFor: cacheKeys(options, models, adapters),
+    batchSize: options.batchSize, cacheFor: cacheKeys(options, models, adapters), shard: options.shard,
   });
 }

@@ -4,14 +4,14 @@
 // summary is always rebuilt from the records file, so a resumed run ends with the same table.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appendRecords, readRecords, repairTornTail, writeJsonAtomic } from '../../results/store.ts';
 import type { ManifestRecord, RunRecord } from '../../results/schema.ts';
 import type { CellCache, CellOutcome } from './cell.ts';
-import type { Cell, Plan } from './plan.ts';
+import { shardPlan, type Cell, type Plan, type Shard } from './plan.ts';
 import { plainProgress, type Progress } from './progress.ts';
 import { summarize, type RunSummary, type SkipEntry } from './summary.ts';
 import type { FromWorker, ToWorker } from './worker.ts';
@@ -42,6 +42,30 @@ export interface ExecuteOptions {
   batchSize?: number;
   /** The response cache for a cell (model and adapter hashes), or null to run it uncached. */
   cacheFor?: (cell: Cell) => CellCache | null;
+  /** `--shard i/N`: run only this slice of `plan` (plan.ts shardPlan); the manifest records it for `merge`. */
+  shard?: Shard;
+}
+
+/** Config keys that differ between machines without changing a number, so shards of one plan may differ in them. */
+const MACHINE_KEYS = new Set(['response_cache', 'offline', 'batch_size', 'base_url', 'shard']);
+
+/** The hash `merge` compares: every config entry that decides the numbers (the full plan's cell ids among them). */
+export function planHash(config: Record<string, unknown>): string {
+  const kept = Object.entries(config).filter(([key]) => !MACHINE_KEYS.has(key)).sort(([a], [b]) => a.localeCompare(b));
+  return createHash('sha256').update(JSON.stringify(kept)).digest('hex').slice(0, 16);
+}
+
+/** What a shard's manifest carries under config.shard: enough for `merge` to check and rebuild the whole run. */
+export interface ShardManifest extends Shard {
+  plan_hash: string;
+  /** The unsharded plan's cells, in plan order: merge summarises against them. */
+  plan: Cell[];
+}
+
+function withShard(manifest: ManifestRecord, plan: Plan, shard: Shard | undefined): ManifestRecord {
+  if (!shard) return manifest;
+  const entry: ShardManifest = { ...shard, plan_hash: planHash(manifest.config), plan: plan.cells };
+  return { ...manifest, config: { ...manifest.config, shard: entry } };
 }
 
 function newRunId(): string {
@@ -112,14 +136,15 @@ export interface ExecuteResult {
 }
 
 export async function executeRun(options: ExecuteOptions): Promise<ExecuteResult> {
-  const { outDir, plan } = options;
+  const { outDir } = options;
+  const plan = options.shard ? shardPlan(options.plan, options.shard) : options.plan;
   mkdirSync(outDir, { recursive: true });
   const recordsPath = join(outDir, 'records.jsonl');
   // No cell is running yet, so an unterminated last line is a crash fragment of a killed run.
   if (existsSync(recordsPath)) repairTornTail(recordsPath);
   const existing = existsSync(recordsPath) ? readRecords(recordsPath).records : [];
   const runId = existing.find((r) => r.kind === 'manifest')?.run_id ?? existing[0]?.run_id ?? newRunId();
-  if (!existing.some((r) => r.kind === 'manifest')) appendRecords(recordsPath, [options.manifest(runId)]);
+  if (!existing.some((r) => r.kind === 'manifest')) appendRecords(recordsPath, [withShard(options.manifest(runId), options.plan, options.shard)]);
   const done = completedCells(existing, plan.cells, options.expectedMetrics);
   const progress = options.progress ?? plainProgress(() => undefined);
   const skipped: SkipEntry[] = plan.skipped.map((s) => ({ ...s }));

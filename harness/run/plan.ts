@@ -45,6 +45,23 @@ export interface Cell {
   dataPath: string | null;
   /** Few-shot examples per prompt (0: zero-shot). */
   numFewshot: number;
+  /**
+   * `--shard` split this cell's documents: it evaluates contiguous range `index` of `count` (0-based),
+   * and `baseId` is the id the whole cell has in an unsharded run (what `merge` files its samples under).
+   */
+  part?: CellPart;
+}
+
+export interface CellPart {
+  index: number;
+  count: number;
+  baseId: string;
+}
+
+/** `--shard i/N`: this process runs slice `index` (0-based) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
 }
 
 export interface PlannedSkip {
@@ -92,4 +109,34 @@ export function planRun(spec: RunSpec): Plan {
     }
   }
   return { cells, skipped };
+}
+
+/**
+ * Shard `shard.index` of `shard.count` of a plan. With at least as many cells as shards, whole cells
+ * are dealt round-robin (cell k to shard k mod N). With fewer, each cell's documents are split into
+ * p = ceil(N / cells) contiguous ranges and the ranges dealt the same way, so every machine gets
+ * work; p never exceeds --limit, so no range is empty when the limit is known. Deterministic: every
+ * shard computes the same full plan and keeps its own slice. Skipped entries stay in every shard.
+ */
+export function shardPlan(plan: Plan, shard: Shard): Plan {
+  const cells = plan.cells;
+  if (shard.count === 1 || cells.length === 0) return plan;
+  if (cells.length >= shard.count) return { cells: cells.filter((_, k) => k % shard.count === shard.index), skipped: plan.skipped };
+  const mine: Cell[] = [];
+  let unit = 0;
+  for (const cell of cells) {
+    const parts = Math.min(Math.ceil(shard.count / cells.length), cell.limit ?? Infinity);
+    for (let index = 0; index < parts; index++, unit++) {
+      if (unit % shard.count !== shard.index) continue;
+      mine.push(parts === 1 ? cell : { ...cell, id: `${cell.id}/docs-${index + 1}of${parts}`, part: { index, count: parts, baseId: cell.id } });
+    }
+  }
+  return { cells: mine, skipped: plan.skipped };
+}
+
+/** The documents a cell evaluates: all of `docs`, or its contiguous range when `--shard` split it. */
+export function docRange<D>(cell: Pick<Cell, 'part'>, docs: readonly D[]): readonly D[] {
+  if (!cell.part) return docs;
+  const { index, count } = cell.part;
+  return docs.slice(Math.floor((index * docs.length) / count), Math.floor(((index + 1) * docs.length) / count));
 }
