@@ -34,8 +34,12 @@ export function cacheNamespace(info: RunnerInfo, parts: CacheKeyParts): string {
   return sha256(JSON.stringify(['llama-eval-responses/1', parts.modelHash, parts.adapterHash, info.backend, info.dtype]));
 }
 
-const llKey = (r: LoglikelihoodRequest): string => sha256(JSON.stringify(['loglikelihood', r.context, r.continuation]));
-const genKey = (r: GenerateRequest): string => sha256(JSON.stringify(['generate', r.context, [...r.until], r.maxTokens]));
+// Issue 10: a request with images is keyed by their hashes too (one question text is asked of many
+// images); a request without images keeps the key it always had, so existing caches stay valid.
+const imagesKey = (images: readonly Uint8Array[] | undefined): string[][] =>
+  images && images.length > 0 ? [images.map((b) => createHash('sha256').update(b).digest('hex'))] : [];
+const llKey = (r: LoglikelihoodRequest): string => sha256(JSON.stringify(['loglikelihood', r.context, r.continuation, ...imagesKey(r.images)]));
+const genKey = (r: GenerateRequest): string => sha256(JSON.stringify(['generate', r.context, [...r.until], r.maxTokens, ...imagesKey(r.images)]));
 
 export interface CacheStats {
   hits: number;

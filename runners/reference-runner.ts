@@ -8,11 +8,14 @@
 // moving the context's trailing whitespace onto the continuation (`_encode_pair`).
 import { openCheckpoint, type Checkpoint } from './hf/checkpoint.ts';
 import { linear, logSoftmax } from './reference-ops.ts';
-import { referenceHidden } from './reference.ts';
+import { referenceHidden, type CrossAttentionStates } from './reference.ts';
 import { loadReferenceFromCheckpoint, type ReferenceModel } from './reference-weights.ts';
 import { LlamaTokenizer } from './tokenizer.ts';
 import { applyPeftToReference } from './peft/index.ts';
 import { InputError } from '../results/errors.ts';
+import { createHash } from 'node:crypto';
+import { assertAcceptsImages, encodeImage, openMllamaReference, type MllamaReference } from './vision/mllama-checkpoint.ts';
+import { crossAttentionTileMask, imageTokenId } from './vision/mllama-text.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
 } from './types.ts';
@@ -54,6 +57,10 @@ export class ReferenceRunner implements Runner {
   readonly info: RunnerInfo;
   private readonly counters: ThroughputSnapshot = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
   private readonly maxPositions: number;
+  // Vision (issue 10): the mllama vision tower, opened at the first image, and each image's
+  // projected tokens by content hash (a multiple-choice group repeats one image per choice).
+  private vision: MllamaReference | null = null;
+  private readonly encoded = new Map<string, { states: Float64Array[]; numTiles: number }>();
 
   constructor(
     readonly checkpoint: Checkpoint,
@@ -70,6 +77,9 @@ export class ReferenceRunner implements Runner {
   static async open(model: string, options: ReferenceRunnerOptions = {}): Promise<ReferenceRunner> {
     const checkpoint = await openCheckpoint(model, { offline: options.offline, env: options.env });
     const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
+    if (options.peft !== undefined && checkpoint.arch.modelType === 'mllama') {
+      throw new InputError(`model ${model}: --peft on an mllama (LLaMA 3.2 Vision) model is not supported by the reference backend yet; drop --peft`);
+    }
     let weights = loadReferenceFromCheckpoint(checkpoint);
     if (options.peft !== undefined) weights = applyPeftToReference(weights, options.peft, { mode: 'unmerged', init: 'zero' });
     return new ReferenceRunner(checkpoint, weights, tokenizer, options.addBos ?? false);
@@ -84,9 +94,36 @@ export class ReferenceRunner implements Runner {
     return id;
   }
 
+  /**
+   * The image of a request: null without one; otherwise (mllama only, one image) its projected
+   * tokens, with <|image|> to put before the context as HF's "<|image|><|begin_of_text|>..." layout does.
+   */
+  private async imageOf(images: readonly Uint8Array[] | undefined): Promise<{ states: Float64Array[]; numTiles: number } | null> {
+    if (images === undefined || images.length === 0) return null;
+    assertAcceptsImages(this.checkpoint.arch, this.checkpoint.id);
+    if (images.length > 1) throw new InputError(`model ${this.checkpoint.id}: the reference backend takes one image per request, the task gives ${images.length}; use a single-image task`);
+    const bytes = images[0]!;
+    const key = createHash('sha256').update(bytes).digest('hex');
+    let hit = this.encoded.get(key);
+    if (!hit) {
+      this.vision ??= openMllamaReference(this.checkpoint.dir);
+      const { image, states } = await encodeImage(this.vision, bytes, `request image (sha256 ${key.slice(0, 12)})`);
+      this.encoded.set(key, (hit = { states, numTiles: image.numTiles }));
+    }
+    return hit;
+  }
+
+  /** The cross-attention input for `ids` (which hold the <|image|> token) and an encoded image. */
+  private crossStates(ids: readonly number[], image: { states: Float64Array[]; numTiles: number } | null): CrossAttentionStates | undefined {
+    if (!image) return undefined;
+    const maxTiles = this.vision!.vision.maxNumTiles;
+    const tileMask = crossAttentionTileMask(ids, imageTokenId(this.checkpoint.config), image.numTiles, maxTiles);
+    return { states: image.states, mask: { tokensPerTile: image.states.length / maxTiles, tileMask } };
+  }
+
   /** log-softmax rows at `positions` of the forward over `ids` (lm_head only where needed). */
-  private logprobRows(ids: readonly number[], positions: readonly number[]): Float64Array[] {
-    const hidden = referenceHidden(this.model, ids);
+  private logprobRows(ids: readonly number[], positions: readonly number[], image: { states: Float64Array[]; numTiles: number } | null = null): Float64Array[] {
+    const hidden = referenceHidden(this.model, ids, this.crossStates(ids, image));
     const t = this.model.text;
     return positions.map((p) => logSoftmax(linear(this.model.lmHead, hidden[p]!, t.vocabSize, t.hiddenSize)));
   }
@@ -97,6 +134,7 @@ export class ReferenceRunner implements Runner {
     const contextCache = new Map<string, number[]>();
     for (const r of reqs) {
       const start = performance.now();
+      const image = await this.imageOf(r.images);
       let pair: EncodedPair;
       if (r.context === '') {
         pair = { context: [this.prefixToken()], continuation: this.tokenizer.encode(r.continuation, { addSpecialTokens: false }) };
@@ -115,11 +153,12 @@ export class ReferenceRunner implements Runner {
       }
       // Left-truncate to the model's context window, as HFLM does: the input is all but the last
       // token, so max_length + 1 tokens of context+continuation fit.
-      const all = [...pair.context, ...pair.continuation].slice(-(this.maxPositions + 1));
+      const imagePrefix = image ? [imageTokenId(this.checkpoint.config)] : [];
+      const all = [...imagePrefix, ...pair.context, ...pair.continuation].slice(-(this.maxPositions + 1));
       const input = all.slice(0, -1);
       const n = pair.continuation.length;
       const positions = Array.from({ length: n }, (_, i) => input.length - n + i);
-      const rows = this.logprobRows(input, positions);
+      const rows = this.logprobRows(input, positions, image);
       let logprob = 0;
       let isGreedy = true;
       rows.forEach((row, i) => {
@@ -139,13 +178,14 @@ export class ReferenceRunner implements Runner {
     for (const id of Array.isArray(configuredEos) ? configuredEos : [configuredEos]) if (typeof id === 'number') eos.add(id);
     if (this.tokenizer.eosTokenId !== null) eos.add(this.tokenizer.eosTokenId);
     for (const r of reqs) {
-      const ids = r.context === '' ? [this.prefixToken()] : this.encode(r.context);
+      const image = await this.imageOf(r.images);
+      const ids = [...(image ? [imageTokenId(this.checkpoint.config)] : []), ...(r.context === '' ? [this.prefixToken()] : this.encode(r.context))];
       const generated: number[] = [];
       let text = '';
       for (let step = 0; step < r.maxTokens; step++) {
         const start = performance.now();
         const input = ids.slice(-this.maxPositions);
-        const [row] = this.logprobRows(input, [input.length - 1]);
+        const [row] = this.logprobRows(input, [input.length - 1], image);
         const next = argmax(row!);
         const seconds = (performance.now() - start) / 1000;
         if (step === 0) {
@@ -175,7 +215,10 @@ export class ReferenceRunner implements Runner {
     return { ...this.counters };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.vision?.close();
+    this.vision = null;
+  }
 }
 
 function argmax(row: Float64Array): number {

@@ -1,10 +1,12 @@
 // Loads a checkpoint's weights for the reference forward, by HF tensor name, checking every shape
 // against config.json (a mismatch names the tensor). Weights stay Float32Array as stored.
 import type { ModelArch, TextArch } from '../harness/arch.ts';
-import { InputError } from '../results/errors.ts';
 import { layerPrefix, textTensorSpecs } from './hf/tensor-names.ts';
 import { CheckpointWeights } from './hf/weights.ts';
 import type { ReferencePeft } from './peft/branch.ts';
+import { mllamaTensorSpecs } from './tiny-vision.ts';
+import type { CrossAttentionArch } from './vision/mllama-cross-attention.ts';
+import type { TensorGetter } from './vision/mllama-reference.ts';
 
 /** Anything that reads a float tensor by name with a shape check (CheckpointWeights, a Map in tests). */
 export interface TensorSource {
@@ -62,6 +64,12 @@ export interface ReferenceModel {
   norm: Float32Array;
   /** lm_head, or embed_tokens when the embeddings are tied. */
   lmHead: Float32Array;
+  /**
+   * Vision hook (issue 10), mllama only: the text model's MllamaCrossAttentionDecoderLayers. HF
+   * counts them among num_hidden_layers, so `layers` then holds only the self-attention layers, in
+   * order, and the forward interleaves these at their indices. `get` reads their tensors by HF name.
+   */
+  crossAttention?: { layers: readonly number[]; arch: CrossAttentionArch; get: TensorGetter };
   /** PEFT hook: what runners/peft applied (LoRA branches or float64 merged weights, adaption prompts); absent for the base model. */
   peft?: ReferencePeft;
 }
@@ -76,15 +84,20 @@ export function temperatureTuningFrom(arch: ModelArch, rawConfig: Record<string,
 }
 
 export function loadReferenceModel(arch: ModelArch, rawConfig: Record<string, unknown>, source: TensorSource): ReferenceModel {
-  if (arch.modelType === 'mllama') {
-    throw new InputError('mllama (LLaMA 3.2 Vision) checkpoints are not supported by the reference forward yet; use a text model');
-  }
-  const shapes = new Map(textTensorSpecs(arch).map((s) => [s.name, s.shape]));
+  // Vision hook (issue 10): an mllama checkpoint stores its text model under `language_model.`
+  // (MllamaForConditionalGeneration), with names and shapes otherwise as a LLaMA text model's.
+  const mllama = arch.modelType === 'mllama';
+  const prefix = mllama ? 'language_model.' : '';
+  const specs = mllama
+    ? mllamaTensorSpecs(arch).filter((s) => s.name.startsWith(prefix)).map((s) => ({ ...s, name: s.name.slice(prefix.length) }))
+    : textTensorSpecs(arch);
+  const shapes = new Map(specs.map((s) => [s.name, s.shape]));
   const read = (name: string): Float32Array => {
     const shape = shapes.get(name);
     if (!shape) throw new Error(`reference: no spec for tensor ${name}`);
-    return source.readFloat32(name, { expectShape: shape });
+    return source.readFloat32(prefix + name, { expectShape: shape });
   };
+  const crossTensors = new Map<string, Float32Array>();
   const maybe = (name: string): Float32Array | null => (shapes.has(name) ? read(name) : null);
   const text = arch.text;
   const dense = (prefix: string, inter: number): DenseMlpWeights => ({
@@ -99,6 +112,11 @@ export function loadReferenceModel(arch: ModelArch, rawConfig: Record<string, un
   const layers: LayerWeights[] = [];
   for (let i = 0; i < text.numLayers; i++) {
     const p = layerPrefix(i);
+    if (text.crossAttentionLayers.includes(i)) {
+      // Vision hook: read the cross-attention layer whole, under its full HF names.
+      for (const s of specs) if (s.name.startsWith(`${p}.`)) crossTensors.set(prefix + s.name, read(s.name));
+      continue;
+    }
     const attn = `${p}.self_attn`;
     let mlp: DenseMlpWeights | null = null;
     let moe: MoeWeights | null = null;
@@ -143,6 +161,20 @@ export function loadReferenceModel(arch: ModelArch, rawConfig: Record<string, un
     layers,
     norm: read('model.norm.weight'),
     lmHead,
+    ...(mllama ? { crossAttention: { layers: [...text.crossAttentionLayers], arch: crossAttentionArch(text), get: getterOf(crossTensors) } } : {}),
+  };
+}
+
+/** The cross-attention layer shapes of an mllama text config. */
+export function crossAttentionArch(t: TextArch): CrossAttentionArch {
+  return { hiddenSize: t.hiddenSize, numHeads: t.numHeads, numKvHeads: t.numKvHeads, intermediateSize: t.intermediateSize, rmsNormEps: t.rmsNormEps };
+}
+
+function getterOf(tensors: ReadonlyMap<string, Float32Array>): TensorGetter {
+  return (name) => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`reference: no cross-attention tensor ${name}`);
+    return t;
   };
 }
 

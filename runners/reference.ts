@@ -10,6 +10,7 @@ import type { DenseMlpWeights, LayerWeights, MoeWeights, ReferenceModel } from '
 import type { AdaptionPrompt } from './peft/branch.ts';
 import type { TextArch } from '../harness/arch.ts';
 import { addLoraBranch, type ReferencePeft } from './peft/branch.ts';
+import { mllamaCrossAttentionLayer, type CrossAttentionMask } from './vision/mllama-cross-attention.ts';
 
 export type { ReferenceModel } from './reference-weights.ts';
 
@@ -219,18 +220,41 @@ function adaptionPromptHeads(prompt: AdaptionPrompt, kv: { ks: Float64Array[]; v
   return heads;
 }
 
-/** The final hidden states (after the last RMSNorm), one per position. */
-export function referenceHidden(model: ReferenceModel, ids: readonly number[]): Float64Array[] {
+// --- vision hook (issue 10): the image side of an mllama forward, as the cross-attention layers
+// read it: the projected image tokens (runners/vision encodeImage) and which text rows see which tiles.
+export interface CrossAttentionStates {
+  states: readonly Float64Array[];
+  mask?: CrossAttentionMask;
+}
+// --- end vision hook
+
+/**
+ * The final hidden states (after the last RMSNorm), one per position. Vision hook: with `image`,
+ * an mllama model's cross-attention layers run at their indices; without it they are skipped, as
+ * HF MllamaTextModel skips them when there are no cross_attention_states (the text-only path).
+ */
+export function referenceHidden(model: ReferenceModel, ids: readonly number[], image?: CrossAttentionStates): Float64Array[] {
   const t = model.text;
   const h = t.hiddenSize;
+  const cross = model.crossAttention;
+  if (image && !cross) throw new Error('referenceHidden: image states given to a model without cross-attention layers');
+  // mllama's embed_tokens has vocab_size + 8 rows (the <|image|> token lies past lm_head's vocabulary).
+  const rows = cross ? model.embed.length / h : t.vocabSize;
   for (const id of ids) {
-    if (!Number.isInteger(id) || id < 0 || id >= t.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${t.vocabSize})`);
+    if (!Number.isInteger(id) || id < 0 || id >= rows) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${rows})`);
   }
   // Token embeddings.
   const xs = ids.map((id) => Float64Array.from(model.embed.subarray(id * h, (id + 1) * h)));
   const invFreq = ropeInvFreq(t, ids.length);
   const project = projectorFor(model.peft);
-  model.layers.forEach((w, layer) => {
+  const total = model.layers.length + (cross?.layers.length ?? 0);
+  let selfIndex = 0;
+  for (let layer = 0; layer < total; layer++) {
+    if (cross?.layers.includes(layer)) {
+      if (image) mllamaCrossAttentionLayer(xs, image.states, cross.get, layer, cross.arch, image.mask).forEach((y, pos) => xs[pos]!.set(y));
+      continue;
+    }
+    const w = model.layers[selfIndex++]!;
     // Pre-norm attention block with residual.
     const normed = xs.map((x) => rmsNorm(x, w.inputNorm, t.rmsNormEps));
     const attnOut = attention(model, layer, w, normed, invFreq);
@@ -241,7 +265,7 @@ export function referenceHidden(model: ReferenceModel, ids: readonly number[]): 
       const mlp = `model.layers.${layer}.${model.arch.modelType === 'llama4' ? 'feed_forward' : 'mlp'}`;
       addInto(x, w.moe ? moeForward(n, w.moe, t, mlp, project).out : denseMlp(n, w.mlp!, h, mlp, project));
     });
-  });
+  }
   return xs.map((x) => rmsNorm(x, model.norm, t.rmsNormEps));
 }
 

@@ -23,6 +23,8 @@ export interface RunnerInfo {
 export interface LoglikelihoodRequest {
   context: string;
   continuation: string;
+  /** Optional (issue 10). Encoded image files the context refers to; runners without image input reject them. */
+  images?: readonly Uint8Array[];
 }
 
 export interface LoglikelihoodResult {
@@ -39,6 +41,8 @@ export interface GenerateRequest {
   /** Stop at the first of these strings (not included in the result). */
   until: readonly string[];
   maxTokens: number;
+  /** Optional (issue 10). Encoded image files the context refers to; runners without image input reject them. */
+  images?: readonly Uint8Array[];
 }
 
 export interface GenerateResult {

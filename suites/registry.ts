@@ -30,6 +30,7 @@ import { mmluCollegeMedicine } from './medical/mmlu-college-medicine.ts';
 import { mmluMedicalGenetics } from './medical/mmlu-medical-genetics.ts';
 import { mmluProfessionalMedicine } from './medical/mmlu-professional-medicine.ts';
 import { pubmedqa } from './medical/pubmedqa.ts';
+import { medicalVqaClosed, medicalVqaOpen } from './medical-vqa/medical-vqa.ts';
 import { SUITES, type SuiteName, type Task } from './types.ts';
 
 // Task<D> is invariant in D through its methods; the registry holds them behind the erased type, and
@@ -44,6 +45,7 @@ export const TASKS: readonly Task[] = [
   casehold, ...LEGALBENCH_TASKS.map(legalbenchTask),
   pubmedqa, medqa, medmcqa,
   mmluAnatomy, mmluClinicalKnowledge, mmluCollegeBiology, mmluCollegeMedicine, mmluMedicalGenetics, mmluProfessionalMedicine,
+  medicalVqaClosed, medicalVqaOpen,
 ].map((t) => erase(t as Task<unknown>));
 
 export const SUITE_TASKS: Record<SuiteName, string[]> = Object.fromEntries(

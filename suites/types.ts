@@ -3,7 +3,7 @@
 // each into runner requests and hands the runner's answers back to the task's scorer; tasks never
 // see a runner and runners never see a task.
 
-export const SUITES = ['commonsense', 'arithmetic', 'legal', 'medical'] as const;
+export const SUITES = ['commonsense', 'arithmetic', 'legal', 'medical', 'medical-vqa'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export const PROTOCOLS = ['loglikelihood', 'generation'] as const;

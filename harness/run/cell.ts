@@ -12,7 +12,7 @@ import { meanStderr, scoreMultipleChoice } from '../../suites/score.ts';
 import { fewshotSampler, withFewshot, withFewshotGeneration } from '../../suites/fewshot.ts';
 import type { GenerationPrompt, MultipleChoice, Protocol, Task } from '../../suites/types.ts';
 import { multipleChoiceRequests } from '../../suites/multiple-choice.ts';
-import type { Cell } from './plan.ts';
+import { docRange, type Cell } from './plan.ts';
 import { importTasks } from './tasks.ts';
 
 export interface CellContext {
@@ -92,7 +92,7 @@ async function scoreBatch<D>(task: Task<D>, docs: readonly D[], prompts: readonl
   };
   if (first.protocol === 'loglikelihood') {
     const mcs = prompts.map((p) => (p as Extract<DocPrompt, { protocol: 'loglikelihood' }>).mc);
-    const results = await timed(runner.loglikelihood(mcs.flatMap(multipleChoiceRequests)));
+    const results = await timed(runner.loglikelihood(mcs.flatMap((mc) => multipleChoiceRequests(mc).map((r) => ({ ...r, images: mc.images })))));
     let at = 0;
     return mcs.map((mc) => {
       const logprobs = results.slice(at, (at += mc.choices.length)).map((r) => r.logprob);
@@ -100,7 +100,7 @@ async function scoreBatch<D>(task: Task<D>, docs: readonly D[], prompts: readonl
     });
   }
   const gens = prompts.map((p) => (p as Extract<DocPrompt, { protocol: 'generation' }>).prompt);
-  const results = await timed(runner.generate(gens.map((g) => ({ context: g.prompt, until: g.until, maxTokens: g.maxTokens }))));
+  const results = await timed(runner.generate(gens.map((g) => ({ context: g.prompt, until: g.until, maxTokens: g.maxTokens, images: g.images }))));
   return gens.map((g, i) => {
     const response = results[i]?.text ?? '';
     return { prompt_hash: promptHash(g.prompt), target: g.target, response, metrics: task.scoreGeneration!(docs[i] as D, response) };
@@ -121,7 +121,8 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
   // task has no training split), so with --limit the pool is loaded unlimited and only the asked docs are cut.
   const loaded = await task.load({ dataPath: cell.dataPath ?? undefined, offline: ctx.offline, limit: k > 0 ? undefined : cell.limit ?? undefined, env: ctx.env });
   if (loaded.status === 'skipped') return { status: 'skipped', reason: loaded.reason };
-  const docs = cell.limit === null ? loaded.docs : loaded.docs.slice(0, cell.limit);
+  // `--shard` may give this cell one contiguous range of the documents (plan.ts shardPlan).
+  const docs = docRange(cell, cell.limit === null ? loaded.docs : loaded.docs.slice(0, cell.limit));
   if (docs.length === 0) throw new Error(`task ${cell.task}: no documents to evaluate in ${loaded.source}`);
   const sample = fewshotSampler(loaded.docs, (d) => task.docId(d), cell.seed);
   const opening = performance.now();

@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { InputError } from '../../results/errors.ts';
+import { rejectImages } from '../vision/images.ts';
 import type { GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot } from '../types.ts';
 import { encodePair, firstStop, type EncodedPair } from '../reference-runner.ts';
 
@@ -203,6 +204,7 @@ export class LlamaCppRunner implements Runner {
   }
 
   async *loglikelihood(reqs: readonly LoglikelihoodRequest[]): AsyncIterable<LoglikelihoodResult> {
+    rejectImages(reqs, this.info.backend, this.info.model); // issue 10: no image input on this backend
     for (const req of reqs) {
       const pair: EncodedPair =
         req.context === ''
@@ -221,6 +223,7 @@ export class LlamaCppRunner implements Runner {
   }
 
   async *generate(reqs: readonly GenerateRequest[]): AsyncIterable<GenerateResult> {
+    rejectImages(reqs, this.info.backend, this.info.model); // issue 10: no image input on this backend
     for (const req of reqs) {
       const prompt = req.context === '' ? [this.prefixToken()] : this.encode(req.context);
       if (prompt.length === 0) throw new InputError('generate: the prompt has no tokens');

@@ -11,6 +11,7 @@
 // kept out of RunnerInfo (records never see it).
 import { z } from 'zod';
 import { InputError } from '../../results/errors.ts';
+import { rejectImages } from '../vision/images.ts';
 import type { GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot } from '../types.ts';
 import { firstStop } from '../reference-runner.ts';
 import { mapOrdered, postJson, RemoteError, type RetryPolicy } from './http.ts';
@@ -164,6 +165,7 @@ export class OpenAiRunner implements Runner {
   }
 
   async *loglikelihood(reqs: readonly LoglikelihoodRequest[]): AsyncIterable<LoglikelihoodResult> {
+    rejectImages(reqs, this.info.backend, this.info.model); // issue 10: no image input on this backend
     const began = performance.now();
     try {
       yield* mapOrdered(reqs, this.concurrency, (req) => this.score(req));
@@ -174,6 +176,7 @@ export class OpenAiRunner implements Runner {
   }
 
   async *generate(reqs: readonly GenerateRequest[]): AsyncIterable<GenerateResult> {
+    rejectImages(reqs, this.info.backend, this.info.model); // issue 10: no image input on this backend
     const began = performance.now();
     try {
       yield* mapOrdered(reqs, this.concurrency, (req) => this.complete(req));

@@ -20,6 +20,12 @@ export interface CrossAttentionArch {
   rmsNormEps: number;
 }
 
+/** Which text rows see which image tiles: HF's cross_attention_mask, with `tokensPerTile` tokens per tile. */
+export interface CrossAttentionMask {
+  tokensPerTile: number;
+  tileMask: readonly (readonly number[])[];
+}
+
 /**
  * One cross-attention decoder layer. `tokensPerTile` and `tileMask[row][tile]` (1: row may attend to
  * that tile; HF's cross_attention_mask, images' tiles concatenated) select keys; omit `tileMask` to
@@ -31,7 +37,7 @@ export function mllamaCrossAttentionLayer(
   get: TensorGetter,
   layer: number,
   a: CrossAttentionArch,
-  mask?: { tokensPerTile: number; tileMask: readonly (readonly number[])[] },
+  mask?: CrossAttentionMask,
 ): Float64Array[] {
   const p = `language_model.model.layers.${layer}`;
   const h = a.hiddenSize;

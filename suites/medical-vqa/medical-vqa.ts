@@ -97,10 +97,13 @@ export async function readMedicalVqa(paths: string[]): Promise<MedicalVqaDoc[]> 
 }
 
 export const MEDICAL_VQA_METRICS = ['closed_acc', 'open_exact_match', 'open_f1', 'open_recall'] as const;
+const CLOSED_METRICS = ['closed_acc'] as const;
+const OPEN_METRICS = ['open_exact_match', 'open_f1', 'open_recall'] as const;
 
 export const medicalVqa: Task<MedicalVqaDoc> = {
   name: 'medical-vqa',
-  suite: 'medical',
+  // Its own suite: `--suite medical` stays runnable on text-only models.
+  suite: 'medical-vqa',
   protocols: ['generation'],
   metrics: { generation: MEDICAL_VQA_METRICS },
   load: (options) => loadDocs({ task: 'medical-vqa', bundled: { dir: 'medical-vqa', files: ['questions.jsonl'] }, parse: readMedicalVqa }, options),
@@ -119,3 +122,24 @@ export const medicalVqa: Task<MedicalVqaDoc> = {
     return { open_exact_match: exactMatch(response, doc.answer), open_f1: tokenF1(response, doc.answer), open_recall: tokenRecall(response, doc.answer) };
   },
 };
+
+/**
+ * The registered tasks: closed and open questions apart, as LLaVA-Med reports them (closed accuracy,
+ * open recall), and because the run engine needs every sample of a task to report every metric it
+ * declares. Each reads the same data and keeps its own kind of question (`--limit` counts those).
+ */
+function medicalVqaOf(kind: 'closed' | 'open'): Task<MedicalVqaDoc> {
+  return {
+    ...medicalVqa,
+    name: `medical-vqa-${kind}`,
+    metrics: { generation: kind === 'closed' ? CLOSED_METRICS : OPEN_METRICS },
+    load: (options) => loadDocs({
+      task: `medical-vqa-${kind}`,
+      bundled: { dir: 'medical-vqa', files: ['questions.jsonl'] },
+      parse: async (paths) => (await readMedicalVqa(paths)).filter((d) => d.answerType === kind),
+    }, options),
+  };
+}
+
+export const medicalVqaClosed = medicalVqaOf('closed');
+export const medicalVqaOpen = medicalVqaOf('open');

@@ -9,13 +9,17 @@ import { SUITES, type Task } from '../../suites/types.ts';
 
 const OFFLINE = { offline: true, env: { HF_HUB_CACHE: '/nonexistent-llama-eval-cache' } };
 
-// SOURCE.md: 50 items per LLM-Adapters / medical sample, 20 for hellaswag and each MMLU subject.
-const SAMPLE_SIZE: Record<string, number> = { hellaswag: 20 };
+// SOURCE.md: 50 items per LLM-Adapters / medical sample, 20 for hellaswag and each MMLU subject,
+// medical-vqa's 10 questions, 6 closed and 4 open (suites/data/medical-vqa/SOURCE.md).
+const SAMPLE_SIZE: Record<string, number> = { hellaswag: 20, 'medical-vqa-closed': 6, 'medical-vqa-open': 4 };
 for (const s of ['anatomy', 'clinical_knowledge', 'college_biology', 'college_medicine', 'medical_genetics', 'professional_medicine']) SAMPLE_SIZE[`mmlu_${s}`] = 20;
 
 // Options per question: PIQA 2 solutions, SIQA 3 answers, HellaSwag 4 endings, WinoGrande 2 options,
 // BoolQ no/yes, PubMedQA yes/no/maybe, MedQA/MedMCQA/MMLU A-D (dataset cards); ARC has 3-5 (all 4 in this sample).
 const CHOICES: Record<string, number> = { boolq: 2, piqa: 2, siqa: 3, hellaswag: 4, winogrande: 2, 'arc-easy': 4, 'arc-challenge': 4, openbookqa: 4, pubmedqa: 3, medqa: 4, medmcqa: 4 };
+
+// Generation tasks that report several metrics per sample (open VQA answers: EM, token F1, recall).
+const MULTI_METRIC = new Set(['medical-vqa-open']);
 
 const bundled = TASKS.filter((t) => !t.name.startsWith('legalbench_') && t.name !== 'casehold');
 
@@ -46,9 +50,26 @@ describe('bundled samples', () => {
         expect(g.prompt.length).toBeGreaterThan(0);
         expect(g.target.length).toBeGreaterThan(0);
         expect(g.maxTokens).toBeGreaterThan(0);
-        // The reference answer, fed back as the response, scores 1: the extraction finds it.
-        const metrics = task.scoreGeneration!(doc, `the correct answer is ${g.target}`);
-        expect(Object.values(metrics)).toEqual([1]);
+        // Image tasks carry exactly one non-empty encoded image per prompt; text tasks none.
+        if (name.startsWith('medical-vqa')) expect(g.images?.map((i) => i.length > 0)).toEqual([true]);
+        else expect(g.images).toBeUndefined();
+        if (MULTI_METRIC.has(name)) {
+          // Open answers are scored by exact match and token overlap, so a wrapped answer would not
+          // score 1 on all of them; the reference answer itself scores 1 on every metric reported.
+          const metrics = task.scoreGeneration!(doc, g.target);
+          expect(Object.keys(metrics).length).toBeGreaterThan(0);
+          for (const [metric, v] of Object.entries(metrics)) {
+            expect(task.metrics.generation, metric).toContain(metric);
+            expect(v, metric).toBe(1);
+          }
+          // ... and a wrong answer scores below 1 on each.
+          const wrong = task.scoreGeneration!(doc, 'zzz qqq');
+          for (const v of Object.values(wrong)) expect(v).toBeLessThan(1);
+        } else {
+          // The reference answer, fed back as the response, scores 1: the extraction finds it.
+          const metrics = task.scoreGeneration!(doc, `the correct answer is ${g.target}`);
+          expect(Object.values(metrics)).toEqual([1]);
+        }
       }
     }
   });
@@ -87,6 +108,7 @@ describe('registry', () => {
       'pubmedqa', 'medqa', 'medmcqa',
       'mmlu_anatomy', 'mmlu_clinical_knowledge', 'mmlu_college_biology', 'mmlu_college_medicine', 'mmlu_medical_genetics', 'mmlu_professional_medicine',
     ]);
+    expect(SUITE_TASKS['medical-vqa']).toEqual(['medical-vqa-closed', 'medical-vqa-open']);
     // 149 LegalBench task folders in the bundled copy (its SOURCE.md) plus CaseHOLD.
     expect(SUITE_TASKS.legal.length).toBe(150);
     expect(SUITE_TASKS.legal).toContain('legalbench_abercrombie');

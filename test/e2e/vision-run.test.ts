@@ -1,0 +1,39 @@
+// `llama-eval run --suite medical-vqa` as a user runs it (issue 10): the vision model on the float64
+// reference backend scores the bundled synthetic image questions; a text-only model fails each cell
+// with the image error while the run itself completes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RUN_COMMAND } from '../../harness/cli/run-args.ts';
+import { readRecords } from '../../results/store.ts';
+import { runCli } from './reports-cli-harness.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'vision-run-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+// Keep the response cache and the generated tiny checkpoints out of the user's ~/.cache.
+process.env.XDG_CACHE_HOME = join(root, 'xdg');
+const run = (model: string, out: string) =>
+  runCli(['run', '--suite', 'medical-vqa', '--model', model, '--backend', 'reference', '--limit', '2', '--offline', '--no-history', '--out', join(root, out)], [RUN_COMMAND]);
+
+describe('llama-eval run --suite medical-vqa', () => {
+  it('evaluates tiny-llama-3.2-vision with the images and prints its metrics', async () => {
+    const r = await run('tiny-llama-3.2-vision', 'vision');
+    expect(r.code, r.err).toBe(0);
+    for (const [task, metric] of [['medical-vqa-closed', 'closed_acc'], ['medical-vqa-open', 'open_exact_match'], ['medical-vqa-open', 'open_f1'], ['medical-vqa-open', 'open_recall']]) {
+      expect(r.out).toMatch(new RegExp(`${task}\\s*│\\s*${metric}\\s*│\\s*\\d\\.\\d{4} ± \\d\\.\\d{4} \\(n=2\\)`));
+    }
+    const { records, problems } = readRecords(join(root, 'vision', 'records.jsonl'));
+    expect(problems).toEqual([]);
+    const samples = records.filter((x) => x.kind === 'sample');
+    // --limit 2 per task: the first two closed (synth-1, synth-2) and open (synth-3, synth-5) questions of questions.jsonl (answer_type field).
+    expect(samples.map((s) => s.kind === 'sample' && s.doc_id)).toEqual(['synth-1', 'synth-2', 'synth-3', 'synth-5']);
+  }, 40_000);
+
+  it('fails each cell of a text-only model with the image error, and finishes the run', async () => {
+    const r = await run('tiny-llama-3', 'text');
+    expect(r.code).toBe(1);
+    const failures = `${r.out}\n${r.err}`.match(/FAILED medical-vqa-(closed|open) \(tiny-llama-3 \/ base\): model tiny-llama-3: is text-only/g);
+    expect(failures).toHaveLength(2);
+  }, 40_000);
+});
