@@ -97,8 +97,8 @@ describe('cell identity', () => {
   });
 
   it('puts tasks in their suites', () => {
-    expect(['piqa', 'gsm8k', 'legalbench_abercrombie', 'medqa', 'mmlu_anatomy', 'legal/contract_nli', 'wikitext'].map(suiteOf))
-      .toEqual(['commonsense', 'arithmetic', 'legal', 'medical', 'medical', 'legal', 'other']);
+    expect(['piqa', 'gsm8k', 'legalbench_abercrombie', 'medqa', 'mmlu_anatomy', 'legal/contract_nli', 'wikitext', 'medical-vqa-open'].map(suiteOf))
+      .toEqual(['commonsense', 'arithmetic', 'legal', 'medical', 'medical', 'legal', 'other', 'medical-vqa']);
   });
 });
 
