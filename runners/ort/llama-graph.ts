@@ -39,6 +39,13 @@ export interface LlamaGraphOptions {
   externalData?: { path: string; location: string };
   /** Add the scalar int64 input `num_logits_to_keep` (not fed by transformers.js: off for export). */
   logitsToKeep?: boolean;
+  /**
+   * Add the int64 input `logits_indices` [r, k]: rows of the flattened [b * s] positions whose logits
+   * are computed, returned as logits [r, k, vocab] (feed arange(b * s) as [b, s] for all of them).
+   * Lets the multiple-choice scorer skip lm_head at padding and at positions it does not read.
+   * Not fed by transformers.js (off for export); excludes `logitsToKeep`, which it subsumes.
+   */
+  logitsIndices?: boolean;
   /** PEFT hook: adapter side branches, NF4 base linears and adaption prompts (runners/ort/llama-peft.ts). */
   peft?: LlamaGraphPeft;
 }
@@ -255,7 +262,14 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
   }
   let final = addAndNorm(delta, weight('model.norm.weight'));
   let logitsShape = o.op('Concat', [shared.batchSeq, o.i64([t.vocabSize])], { axis: 0 });
-  if (options.logitsToKeep) {
+  if (options.logitsIndices && options.logitsToKeep) throw new Error('llama graph: logitsIndices and logitsToKeep are exclusive (indices cover the last-k case)');
+  if (options.logitsIndices) {
+    // The norm is per row, so gathering its output equals gathering before it; lm_head (vocab x
+    // hidden, 128K x 2048 for LLaMA 3) then runs on the chosen rows only.
+    const indices = g.input('logits_indices', 'int64', ['logits_batch', 'logits_rows']);
+    final = o.reshape(o.op('Gather', [final, indices], { axis: 0 }), [-1, t.hiddenSize]);
+    logitsShape = o.op('Concat', [o.op('Shape', [indices]), o.i64([t.vocabSize])], { axis: 0 });
+  } else if (options.logitsToKeep) {
     // HF `logits_to_keep`: project only the last k positions (0 keeps all). A prefill then returns
     // [b, 1, vocab] instead of [b, s, vocab], which for a 128K vocabulary is most of its output.
     const keep = g.input('num_logits_to_keep', 'int64', []);

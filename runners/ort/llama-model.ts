@@ -26,10 +26,15 @@ export interface ForwardBatch {
   past: KvCache;
   /** Logits of the last k positions only (0 or absent: all). */
   logitsToKeep?: number;
+  /**
+   * Logits of these positions only, as rows of the flattened [b * s] batch (row i * s + j is
+   * sequence i, new token j), in this order: logits [rows.length, vocab]. Excludes logitsToKeep.
+   */
+  logitsRows?: readonly number[];
 }
 
 export interface ForwardResult {
-  /** [b, s, vocab], or [b, k, vocab] with logitsToKeep k. */
+  /** [b, s, vocab], or [b, k, vocab] with logitsToKeep k, or [rows, vocab] with logitsRows. */
   logits: Float32Array;
   present: KvCache;
 }
@@ -39,6 +44,24 @@ function flatInt64(rows: readonly (readonly number[])[]): BigInt64Array {
   let i = 0;
   for (const row of rows) for (const v of row) out[i++] = BigInt(v);
   return out;
+}
+
+/** The `logits_indices` feed: the requested rows as [1, n], else the last k (or all) positions as [b, k]. */
+export function logitsIndicesFeed(b: number, s: number, batch: Pick<ForwardBatch, 'logitsToKeep' | 'logitsRows'>): Feed {
+  if (batch.logitsRows !== undefined) {
+    if (batch.logitsToKeep) throw new RangeError('forward: pass logitsRows or logitsToKeep, not both');
+    const rows = batch.logitsRows;
+    if (rows.length === 0) throw new RangeError('forward: logitsRows is empty');
+    for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= b * s) throw new RangeError(`forward: logits row ${r} is outside the batch's ${b} x ${s} positions [0, ${b * s})`);
+    return { data: BigInt64Array.from(rows, BigInt), dims: [1, rows.length] };
+  }
+  const keep = batch.logitsToKeep ?? 0;
+  if (!Number.isInteger(keep) || keep < 0) throw new RangeError(`forward: logitsToKeep ${keep} must be a non-negative integer`);
+  // HF logits_to_keep: 0 keeps all, and k past the sequence keeps the whole sequence.
+  const k = keep === 0 ? s : Math.min(keep, s);
+  const data = new BigInt64Array(b * k);
+  for (let i = 0; i < b; i++) for (let j = 0; j < k; j++) data[i * k + j] = BigInt(i * s + s - k + j);
+  return { data, dims: [b, k] };
 }
 
 /** position_ids as the graph expects them: cumsum(attention_mask) - 1 at the new tokens' slots. */
@@ -89,7 +112,7 @@ export class OrtLlamaModel {
   }
 
   static async create(arch: ModelArch, rawConfig: Record<string, unknown>, weights: TensorSource, options: LlamaModelOptions = {}): Promise<OrtLlamaModel> {
-    const graphOptions = { temperatureTuning: temperatureTuningFrom(arch, rawConfig), fused: options.fused, logitsToKeep: true, peft: options.peft?.graph };
+    const graphOptions = { temperatureTuning: temperatureTuningFrom(arch, rawConfig), fused: options.fused, logitsIndices: true, peft: options.peft?.graph };
     const feeds = options.peft?.feeds ?? {};
     const external = options.externalData ?? llamaWeightBytes(arch) > EXTERNAL_DATA_ABOVE;
     if (!external) {
@@ -142,7 +165,7 @@ export class OrtLlamaModel {
       input_ids: { data: flatInt64(batch.inputIds), dims: [b, s] },
       attention_mask: { data: flatInt64(batch.attentionMask), dims: [b, total] },
       position_ids: { data: flatInt64(positionIdsFor(batch.attentionMask, s)), dims: [b, s] },
-      num_logits_to_keep: { data: BigInt64Array.of(BigInt(batch.logitsToKeep ?? 0)), dims: [] },
+      logits_indices: logitsIndicesFeed(b, s, batch),
     };
     const kvDims = [b, t.numKvHeads, batch.past.length, t.headDim];
     for (let i = 0; i < t.numLayers; i++) {
@@ -194,6 +217,21 @@ export function logSoftmaxRow(logits: Float32Array, row: number, vocab: number):
   const out = new Float64Array(vocab);
   for (let i = 0; i < vocab; i++) out[i] = logits[base + i]! - lse;
   return out;
+}
+
+/**
+ * log p(target) and the argmax of row `row` of a [rows, vocab] logits array in two passes, without
+ * the Float64Array of logSoftmaxRow: a scorer reads one entry of a 128K-wide row. Same float64
+ * arithmetic as logSoftmaxRow (max, then sum of exp(x - max)), so the values are identical.
+ */
+export function scoreRow(logits: Float32Array, row: number, vocab: number, target: number): { logprob: number; argmax: number } {
+  const base = row * vocab;
+  let best = 0;
+  for (let i = 1; i < vocab; i++) if (logits[base + i]! > logits[base + best]!) best = i;
+  const max = logits[base + best]!;
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) sum += Math.exp(logits[base + i]! - max);
+  return { logprob: logits[base + target]! - (max + Math.log(sum)), argmax: best };
 }
 
 /** Index of the largest entry of a logits row (ties to the lower id, as torch.argmax). */

@@ -13,10 +13,11 @@ import { LlamaTokenizer } from '../tokenizer.ts';
 import { ortPeftPlanFor } from './llama-peft.ts';
 import { loadReferenceFromCheckpoint } from '../reference-weights.ts';
 import { InputError } from '../../results/errors.ts';
+import { rejectImages } from '../vision/images.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
 } from '../types.ts';
-import { argmaxRow, cacheBytes, logSoftmaxRow, OrtLlamaModel, repeatCache, type KvCache } from './llama-model.ts';
+import { argmaxRow, cacheBytes, logSoftmaxRow, OrtLlamaModel, repeatCache, scoreRow, type KvCache } from './llama-model.ts';
 import { ortVersion, type OrtDevice } from './session.ts';
 
 export interface OrtRunnerOptions {
@@ -156,27 +157,34 @@ export class OrtRunner implements Runner {
       const width = Math.max(...batch.map((p) => p.fed.length));
       const began = performance.now();
       const past = repeatCache(prefill.present, batch.length);
+      // lm_head only at the real (unpadded) positions: with a 128K vocabulary it costs more than the
+      // decoder layers of a small model, and padding rows would be computed only to be thrown away.
+      const logitsRows = batch.flatMap((p, b) => p.targets.map((_, j) => b * width + j));
       const out = await this.model.forward({
         inputIds: batch.map((p) => [...p.fed, ...Array<number>(width - p.fed.length).fill(0)]),
         attentionMask: batch.map((p) => [...Array<number>(context.length + p.fed.length).fill(1), ...Array<number>(width - p.fed.length).fill(0)]),
         past,
+        logitsRows,
       });
       this.counters.prefillTokens += batch.reduce((n, p) => n + p.fed.length, 0);
       this.counters.prefillSeconds += (performance.now() - began) / 1000;
       this.track(out.present);
-      batch.forEach((p, b) => {
+      let row = 0; // out.logits holds the rows of logitsRows, in its order
+      for (const p of batch) {
         const result = results[p.i]!;
-        p.targets.forEach((target, j) => {
-          const row = b * width + j;
-          result.logprob += logSoftmaxRow(out.logits, row, vocab)[target]!;
-          if (argmaxRow(out.logits, row, vocab) !== target) result.isGreedy = false;
-        });
-      });
+        for (const target of p.targets) {
+          const scored = scoreRow(out.logits, row, vocab, target);
+          result.logprob += scored.logprob;
+          if (scored.argmax !== target) result.isGreedy = false;
+          row++;
+        }
+      }
     }
     return results;
   }
 
   async *loglikelihood(reqs: readonly LoglikelihoodRequest[]): AsyncIterable<LoglikelihoodResult> {
+    rejectImages(reqs, this.info.backend, this.info.model); // issue 10: no image input on this backend
     const encoded = reqs.map((r) => this.encodeRequest(r));
     let at = 0;
     while (at < encoded.length) {
@@ -228,6 +236,7 @@ export class OrtRunner implements Runner {
   }
 
   async *generate(reqs: readonly GenerateRequest[]): AsyncIterable<GenerateResult> {
+    rejectImages(reqs, this.info.backend, this.info.model); // issue 10: no image input on this backend
     for (const r of reqs) {
       const ids = r.context === '' ? [this.prefixToken()] : this.encode(r.context);
       const generated = await this.greedy(ids, r.maxTokens, r.until);
