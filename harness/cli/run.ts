@@ -12,9 +12,9 @@ import { PROTOCOLS, type Protocol } from '../../suites/types.ts';
 import { evaluate } from '../run/evaluate.ts';
 import type { Shard } from '../run/plan.ts';
 import { progressFor } from '../run/progress.ts';
-import { summaryTable } from '../run/summary.ts';
 import type { CliIO } from './command.ts';
-import { printJson, printTable } from './output.ts';
+import { printJson } from './output.ts';
+import { printRunSummary } from './run-output.ts';
 import { RUN_DEFAULT_MODEL } from './run-args.ts';
 
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)]);
@@ -102,10 +102,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   if (args.json) {
     printJson(io, summary);
   } else {
-    const { head, rows } = summaryTable(summary);
-    if (rows.length > 0) printTable(io, head, rows);
-    for (const s of summary.skipped) io.out(`skipped ${s.task} (${s.model} / ${s.peft ?? 'base'}): ${s.reason}\n`);
-    for (const e of summary.errors) io.out(`FAILED ${e.task} (${e.model} / ${e.peft ?? 'base'}): ${e.message}\n`);
+    printRunSummary(io, summary);
     if (strings(args.model).length === 0) io.out(`${defaultNote}\n`);
     io.out(`records: ${outDir}/records.jsonl  summary: ${outDir}/results.json\n`);
   }
