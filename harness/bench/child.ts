@@ -5,12 +5,11 @@
 //
 // Run as `node --import tsx harness/bench/child.ts '<job json>'`; the result is the last stdout line,
 // prefixed with RESULT_PREFIX.
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { InputError } from '../../results/errors.ts';
 import type { Runner } from '../../runners/types.ts';
+import { runBenchChild } from './spawn.ts';
 import { compareSharing, measureGeneration, type GenerationRates, type SharingComparison } from './measure.ts';
 
 export const RESULT_PREFIX = 'LLAMA_EVAL_BENCH_RESULT ';
@@ -89,19 +88,8 @@ export async function runChildJob(job: z.output<typeof childJobSchema>): Promise
 
 /** Runs `job` in a child process and returns its result; the child's stderr passes through. */
 export async function runInChild(job: ChildJob, options: { env?: NodeJS.ProcessEnv } = {}): Promise<ChildResult> {
-  const self = fileURLToPath(import.meta.url);
-  // tsx resolved from this file, not from the working directory, so the bench runs from anywhere.
-  const child = spawn(process.execPath, ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, self, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env: options.env ?? process.env });
-  let stdout = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => (stdout += chunk));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-  if (code !== 0 || line === undefined) throw new Error(`bench child (${job.backend} ${job.model}) exited with code ${code} and no result`);
-  return JSON.parse(line.slice(RESULT_PREFIX.length)) as ChildResult;
+  const what = `bench child (${job.backend} ${job.model})`;
+  return (await runBenchChild(fileURLToPath(import.meta.url), [JSON.stringify(job)], { prefix: RESULT_PREFIX, what, env: options.env })) as ChildResult;
 }
 
 async function main(): Promise<number> {

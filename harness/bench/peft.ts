@@ -12,9 +12,7 @@
 //
 // Run as a script: `tsx harness/bench/peft.ts [--quick] [--threads N] [--model ID] [--layers N] [--json]`;
 // as a child: `node --expose-gc --import tsx harness/bench/peft.ts --child '<job json>'`.
-import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import yargs from 'yargs';
 import { z } from 'zod';
@@ -34,6 +32,7 @@ import type { CliIO } from '../cli/command.ts';
 import { printJson, printTable } from '../cli/output.ts';
 import { fmt, loadAverage, machineLine, runScript } from './common.ts';
 import { benchPrompt, measureGeneration, type GenerationRates } from './measure.ts';
+import { runBenchChild } from './spawn.ts';
 import { ensureRandomCheckpoint, randomModelConfig } from './random-checkpoint.ts';
 
 export const PEFT_VARIANTS = ['fp32', 'lora-merged', 'lora-unmerged', 'nf4-lora'] as const;
@@ -158,19 +157,9 @@ const CHILD_PREFIX = 'LLAMA_EVAL_BENCH_PEFT ';
 
 /** Runs one variant in a child process (with --expose-gc); its stderr passes through. */
 export async function runPeftChild(job: PeftChildJob, options: { env?: NodeJS.ProcessEnv } = {}): Promise<PeftChildResult> {
-  const self = fileURLToPath(import.meta.url);
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--expose-gc', '--import', tsx, self, '--child', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'], env: options.env ?? process.env });
-  let stdout = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => (stdout += chunk));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  const line = stdout.split('\n').find((l) => l.startsWith(CHILD_PREFIX));
-  if (code !== 0 || line === undefined) throw new Error(`bench:peft child (${job.variant} ${job.model}) exited with code ${code} and no result`);
-  return JSON.parse(line.slice(CHILD_PREFIX.length)) as PeftChildResult;
+  const what = `bench:peft child (${job.variant} ${job.model})`;
+  const args = ['--child', JSON.stringify(job)];
+  return (await runBenchChild(fileURLToPath(import.meta.url), args, { prefix: CHILD_PREFIX, what, nodeFlags: ['--expose-gc'], env: options.env })) as PeftChildResult;
 }
 
 /**
