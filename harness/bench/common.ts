@@ -19,12 +19,15 @@ export const BenchArgsSchema = z.strictObject({
 });
 export type BenchArgs = z.infer<typeof BenchArgsSchema>;
 
-/** Parses `--quick --threads N --model ID --json`; bad values are InputErrors (exit 2). */
-export function parseBenchArgs(argv: readonly string[], script: string): BenchArgs {
-  const raw = yargs([...argv])
+/**
+ * The options every bench script takes (`--quick --threads N --model ID --json`), strict, with usage
+ * errors as InputErrors (exit 2); a script adds its own options to what this returns.
+ */
+export function benchYargs(argv: readonly string[], script: string, describe: { quick: string; threads: string }) {
+  return yargs([...argv])
     .scriptName(script)
-    .option('quick', { type: 'boolean', default: false, describe: 'a cut-down run (under a minute on 2 cores)' })
-    .option('threads', { type: 'number', default: availableParallelism(), describe: 'threads for every backend (ORT intra-op, llama.cpp)' })
+    .option('quick', { type: 'boolean', default: false, describe: describe.quick })
+    .option('threads', { type: 'number', default: availableParallelism(), describe: describe.threads })
     .option('model', { type: 'string', default: 'llama-3.2-1b', describe: 'zoo id whose shape the random-weight model takes' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of tables' })
     .strict()
@@ -32,14 +35,26 @@ export function parseBenchArgs(argv: readonly string[], script: string): BenchAr
       throw new InputError(`${script}: ${message} (run with --help for the options)`);
     })
     .help(false)
-    .version(false)
-    .parseSync();
-  const parsed = BenchArgsSchema.safeParse({ quick: raw.quick, threads: raw.threads, model: raw.model, json: raw.json });
+    .version(false);
+}
+
+/** The parsed options checked by `schema`; the first failing field is an InputError naming it. */
+export function checkBenchArgs<T>(schema: z.ZodType<T>, values: unknown, script: string, example: string): T {
+  const parsed = schema.safeParse(values);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new InputError(`${script}: --${issue.path.join('.')}: ${issue.message} (expected e.g. --threads 2)`);
+    throw new InputError(`${script}: --${issue.path.join('.')}: ${issue.message} (expected e.g. ${example})`);
   }
   return parsed.data;
+}
+
+/** Parses `--quick --threads N --model ID --json`; bad values are InputErrors (exit 2). */
+export function parseBenchArgs(argv: readonly string[], script: string): BenchArgs {
+  const raw = benchYargs(argv, script, {
+    quick: 'a cut-down run (under a minute on 2 cores)',
+    threads: 'threads for every backend (ORT intra-op, llama.cpp)',
+  }).parseSync();
+  return checkBenchArgs(BenchArgsSchema, { quick: raw.quick, threads: raw.threads, model: raw.model, json: raw.json }, script, '--threads 2');
 }
 
 /**

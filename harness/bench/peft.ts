@@ -12,9 +12,7 @@
 //
 // Run as a script: `tsx harness/bench/peft.ts [--quick] [--threads N] [--model ID] [--layers N] [--json]`;
 // as a child: `node --expose-gc --import tsx harness/bench/peft.ts --child '<job json>'`.
-import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import yargs from 'yargs';
 import { z } from 'zod';
 import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
@@ -30,7 +28,7 @@ import { ortPeftPlan, ortPeftPlanFor } from '../../runners/ort/llama-peft.ts';
 import { OrtRunner } from '../../runners/ort/runner.ts';
 import type { CliIO } from '../cli/command.ts';
 import { printJson, printTable } from '../cli/output.ts';
-import { fmt, loadAverage, machineLine, runScript } from './common.ts';
+import { benchYargs, checkBenchArgs, fmt, loadAverage, machineLine, runScript } from './common.ts';
 import { benchPrompt, measureGeneration, type GenerationRates } from './measure.ts';
 import { runBenchChild } from './spawn.ts';
 import { ensureRandomCheckpoint, randomModelConfig } from './random-checkpoint.ts';
@@ -188,27 +186,12 @@ export interface PeftBenchArgs {
 
 export function parsePeftBenchArgs(argv: readonly string[]): PeftBenchArgs {
   const script = 'bench:peft';
-  const raw = yargs([...argv])
-    .scriptName(script)
-    .option('quick', { type: 'boolean', default: false, describe: '2 layers, fewer tokens (about a minute on 2 cores)' })
-    .option('threads', { type: 'number', default: availableParallelism(), describe: 'ORT intra-op threads' })
-    .option('model', { type: 'string', default: 'llama-3.2-1b', describe: 'zoo id whose shape the random-weight model takes' })
+  const raw = benchYargs(argv, script, { quick: '2 layers, fewer tokens (about a minute on 2 cores)', threads: 'ORT intra-op threads' })
     .option('layers', { type: 'number', describe: 'decoder layers kept (default 4; 2 with --quick)' })
-    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of tables' })
-    .strict()
-    .fail((message: string) => {
-      throw new InputError(`${script}: ${message} (run with --help for the options)`);
-    })
-    .help(false)
-    .version(false)
     .parseSync();
   const schema = z.strictObject({ quick: z.boolean(), threads: z.number().int().min(1), model: z.string().min(1), layers: z.number().int().min(1), json: z.boolean() });
-  const parsed = schema.safeParse({ quick: raw.quick, threads: raw.threads, model: raw.model, layers: raw.layers ?? (raw.quick ? 2 : 4), json: raw.json });
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new InputError(`${script}: --${issue.path.join('.')}: ${issue.message} (expected e.g. --threads 2 --layers 4)`);
-  }
-  return parsed.data;
+  const values = { quick: raw.quick, threads: raw.threads, model: raw.model, layers: raw.layers ?? (raw.quick ? 2 : 4), json: raw.json };
+  return checkBenchArgs(schema, values, script, '--threads 2 --layers 4');
 }
 
 export interface PeftRatios {
