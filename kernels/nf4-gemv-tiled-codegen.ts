@@ -4,14 +4,8 @@
 // 16-row tiles: each byte of the tile-transposed weights holds the codes of one row for two
 // adjacent columns, so one swizzle per plane yields that column's 16 row products at once.
 import { encodeModule, I32, op, V128 } from './wasm-encoder.ts';
+import { BYTES_HI, BYTES_LO, get, HALVES_HI, HALVES_LO, range, set } from './wasm-lanes.ts';
 
-const get = (i: number) => [op.localGet, i];
-const set = (i: number) => [op.localSet, i];
-const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-const BYTES_LO = range(0, 8).flatMap((i) => [i, 16 + i]);
-const BYTES_HI = range(8, 8).flatMap((i) => [i, 16 + i]);
-const HALVES_LO = range(0, 4).flatMap((i) => [2 * i, 2 * i + 1, 16 + 2 * i, 17 + 2 * i]);
-const HALVES_HI = range(4, 4).flatMap((i) => [2 * i, 2 * i + 1, 16 + 2 * i, 17 + 2 * i]);
 // Within one f32x4: gather byte p of each of the 4 floats into i32 lane p.
 const GROUP_BYTES = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
 const I32_INTERLEAVE_LO = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];

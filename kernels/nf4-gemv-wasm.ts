@@ -12,6 +12,7 @@
 // permuted once per call to match instead of un-permuting every weight.
 import { NF4_BLOCK, NF4_CODE } from '../runners/quant/nf4.ts';
 import { encodeModule, I32, op, V128 } from './wasm-encoder.ts';
+import { BYTES_HI, BYTES_LO, get, HALVES_HI, HALVES_LO, set } from './wasm-lanes.ts';
 import { WasmPool } from './wasm-pool.ts';
 
 const PAGE = 65536;
@@ -35,15 +36,6 @@ export interface GemvCodegen {
   relaxed: boolean;
 }
 
-const get = (i: number) => [op.localGet, i];
-const set = (i: number) => [op.localSet, i];
-const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
-// Byte interleaves: lanes 0..7 of a with 0..7 of b, and 8..15 with 8..15.
-const BYTES_LO = range(0, 8).flatMap((i) => [i, 16 + i]);
-const BYTES_HI = range(8, 8).flatMap((i) => [i, 16 + i]);
-// 16-bit interleaves: u16 lanes 0..3 of a with 0..3 of b, and 4..7 with 4..7.
-const HALVES_LO = range(0, 4).flatMap((i) => [2 * i, 2 * i + 1, 16 + 2 * i, 17 + 2 * i]);
-const HALVES_HI = range(4, 4).flatMap((i) => [2 * i, 2 * i + 1, 16 + 2 * i, 17 + 2 * i]);
 
 /** For one 16-lane code-index vector in local idx: accumulate 16 weights times x at xb+xOff. */
 function lookupAndAccumulate(xOff: number, cg: GemvCodegen): number[] {
