@@ -28,7 +28,7 @@ function prefixKeys(prefix: string, record: Record<string, number>): Record<stri
   return Object.fromEntries(Object.entries(record).map(([k, v]) => [`${prefix}${k}`, v]));
 }
 
-export function paramsBreakdown(model: ResolvedModel, peftArg: string | undefined): ParamsBreakdown {
+export function paramsBreakdown(model: Pick<ResolvedModel, 'id' | 'arch'>, peftArg: string | undefined): ParamsBreakdown {
   const arch = model.arch;
   if (!arch) {
     throw new InputError(`${model.id} has published figures only (its weights were never released); exact counts need a config (see \`llama-eval models\`)`);

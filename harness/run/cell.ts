@@ -151,20 +151,14 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
     if (cell.backend !== 'null' && cell.backend !== 'openai' && !cell.model.endsWith('.gguf')) {
       // The runner has just opened the checkpoint, so it is local now; its config gives exact counts.
       // Imported here, not at the top: checkpoint.ts costs ~0.5 s to load, which a null cell's process need not pay.
-      const [{ resolveLocalCheckpoint }, { countModelParams }, { applyPeftToCount }] = await Promise.all([
-        import('../../runners/hf/checkpoint.ts'), import('../params/index.ts'), import('../params/peft.ts'),
+      const [{ resolveLocalCheckpoint }, { paramsBreakdown }] = await Promise.all([
+        import('../../runners/hf/checkpoint.ts'), import('../params/report.ts'),
       ]);
       const local = resolveLocalCheckpoint(cell.model, { offline: true, env: ctx.env });
       if (!('download' in local)) {
-        // Same figures as `llama-eval params --model M --peft P --json` (harness/params/report.ts).
-        const p = countModelParams(local.arch);
-        const adapter = cell.peft ? applyPeftToCount(cell.peft.arg, local.arch) : null;
-        writer.write({
-          kind: 'params', ...base, time: now(), model: cell.model,
-          total_params: p.total + (adapter?.addedParams ?? 0), active_params: p.active + (adapter?.addedParams ?? 0), embedding_params: p.embedding,
-          trainable_params: adapter ? adapter.trainableParams : p.total, ...(p.vision === null ? {} : { vision_params: p.vision }),
-          peft: adapter?.peft ?? null, components: { ...p.components, ...Object.fromEntries(Object.entries(adapter?.components ?? {}).map(([k, v]) => [`peft.${k}`, v])) },
-        });
+        // The figures of `llama-eval params --model M --peft P --json`.
+        const { report } = paramsBreakdown({ id: cell.model, arch: local.arch }, cell.peft?.arg);
+        writer.write({ kind: 'params', ...base, time: now(), ...report });
       }
     }
     const mem = runner.memory();
