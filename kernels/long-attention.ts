@@ -100,6 +100,20 @@ function cost(mode: Mode, s: number, t: number): { flops: number; bytes: number 
   return { flops, bytes };
 }
 
+/** Times one length of a series; the row's note carries the estimated peak memory. */
+async function timePoint(ctx: BenchContext, sess: OrtSession, variant: AttnVariant, mode: Mode, s: number, t: number, err: number, peak: number): Promise<KernelRow> {
+  const q = seededFloats(s * a.qHeads * a.headDim, 4);
+  const k = seededFloats(t * a.kvHeads * a.headDim, 5);
+  const v = seededFloats(t * a.kvHeads * a.headDim, 6);
+  const feeds = sess.prepare(variant.feeds(s, t, q, k, v));
+  const timing = await timeIt(`${variant.name} ${mode} ${t}`, () => sess.runPrepared(feeds), ctx.timing);
+  return makeRow({
+    kernel: 'long-attention', variant: `${variant.name}-${mode}`, backend: 'ort', device: ctx.device,
+    shape: `${s}x${t}x${a.qHeads}x${a.kvHeads}x${a.headDim}`, dtype: 'fp32', max_abs_err: err, exact: true,
+    note: `estimated peak ${(peak / 2 ** 20).toFixed(1)} MiB`,
+  }, timing, cost(mode, s, t), ctx.limits);
+}
+
 export async function benchLongAttention(ctx: BenchContext): Promise<BenchOutcome> {
   const rows: KernelRow[] = [];
   const skipped: string[] = [];
@@ -124,26 +138,27 @@ export async function benchLongAttention(ctx: BenchContext): Promise<BenchOutcom
         const series: [number, number][] = [];
         for (const t of lengths) {
           const s = mode === 'prefill' ? t : 1;
-          const inputBytes = 4 * a.headDim * (a.qHeads * s + 2 * a.kvHeads * t);
-          if (inputBytes + variant.extraBytes(s, t) > ctx.maxMemoryBytes) {
-            skipped.push(`long-attention ${variant.name} ${mode} from T=${t}: estimated ${((inputBytes + variant.extraBytes(s, t)) / 2 ** 30).toFixed(2)} GiB > --max-memory ${(ctx.maxMemoryBytes / 2 ** 30).toFixed(2)} GiB`);
+          const peak = 4 * a.headDim * (a.qHeads * s + 2 * a.kvHeads * t) + variant.extraBytes(s, t);
+          if (peak > ctx.maxMemoryBytes) {
+            skipped.push(`long-attention ${variant.name} ${mode} from T=${t}: estimated ${(peak / 2 ** 30).toFixed(2)} GiB > --max-memory ${(ctx.maxMemoryBytes / 2 ** 30).toFixed(2)} GiB`);
             break;
           }
-          const q = seededFloats(s * a.qHeads * a.headDim, 4);
-          const k = seededFloats(t * a.kvHeads * a.headDim, 5);
-          const v = seededFloats(t * a.kvHeads * a.headDim, 6);
-          const feeds = sess.prepare(variant.feeds(s, t, q, k, v));
-          const timing = await timeIt(`${variant.name} ${mode} ${t}`, () => sess.runPrepared(feeds), ctx.timing);
-          series.push([t, timing.median_ms]);
-          const row = makeRow({
-            kernel: 'long-attention', variant: `${variant.name}-${mode}`, backend: 'ort', device: ctx.device,
-            shape: `${s}x${t}x${a.qHeads}x${a.kvHeads}x${a.headDim}`, dtype: 'fp32', max_abs_err: err, exact: true,
-          }, timing, cost(mode, s, t), ctx.limits);
+          const row = await timePoint(ctx, sess, variant, mode, s, t, err, peak).catch((e: unknown) => {
+            // An allocation or runtime failure ends this series, not the bench: the points
+            // already timed keep their fit.
+            skipped.push(`long-attention ${variant.name} ${mode} from T=${t}: ${(e as Error).message.split('\n')[0]}`);
+            return null;
+          });
+          if (!row) break;
+          series.push([t, row.median_ms]);
           rows.push(row);
           ctx.log(`long-attention ${row.variant.padEnd(36)} T=${String(t).padEnd(6)} ${row.median_ms.toFixed(3)} ms  ${row.gflops.toFixed(1)} GFLOP/s  ${(100 * row.roofline_fraction).toFixed(1)}% of ${row.bound}`);
         }
         const p = scalingExponent(series);
-        if (p !== null) notes.push(`long-attention ${variant.name}-${mode}: time ~ T^${p.toFixed(2)} over T=${series.map(([x]) => x).join(',')}`);
+        const over = series.map(([x]) => x).join(',');
+        notes.push(p === null
+          ? `long-attention ${variant.name}-${mode}: no scaling exponent (${series.length} length${series.length === 1 ? '' : 's'} timed${over ? `: T=${over}` : ''}; a fit needs 2)`
+          : `long-attention ${variant.name}-${mode}: time ~ T^${p.toFixed(2)} over T=${over}`);
       }
     } catch (e) {
       if ((e as Error).message.includes('numeric check failed')) throw e;

@@ -2,11 +2,13 @@
 // are 5120/8192 with 16/128 experts): sigmoid-gated top-1 routing plus an always-on shared
 // expert, y = shared(x) + expert_e(x * sigmoid(logit_e)), e = argmax(x Wr). Dense all-experts
 // (every expert on every token, then mask) vs a composed gather graph (each token gathers its
-// expert's weights) vs ORT's fused com.microsoft MoE op. Routing imbalance (busiest expert / mean) is reported per token count: it
+// expert's weights) vs ORT's fused com.microsoft MoE op vs its QMoE with int4 experts
+// (moe-qmoe.ts, checked against its own dequantized experts). Routing imbalance (busiest expert / mean) is reported per token count: it
 // is the slowdown of any expert-parallel or grouped dispatch relative to perfect balance.
 import { OnnxGraphBuilder } from '../runners/ort/onnx-builder.ts';
 import { OrtSession } from '../runners/ort/session.ts';
 import { assertClose, makeRow, seededFloats, timeIt, type BenchContext, type BenchOutcome, type KernelRow } from './measure.ts';
+import { QMOE_BLOCK, qmoeGraph, qmoeWeights, type QmoeWeights } from './moe-qmoe.ts';
 
 export const HIDDEN = 512;
 export const FFN = 1024;
@@ -154,21 +156,43 @@ export async function benchMoeDispatch(ctx: BenchContext): Promise<BenchOutcome>
   const rows: KernelRow[] = [];
   const skipped: string[] = [];
   const notes: string[] = [];
-  const variants = [
-    // peak: activation bytes beyond the weights (dense: E copies of the FFN activations;
-    // gather: one gathered copy of both expert matrices per token).
-    { name: 'ort-dense-all-experts', graph: denseGraph, dense: true, peak: (e: number, t: number) => 4 * e * t * (2 * FFN + 2 * HIDDEN) },
-    { name: 'ort-gather-experts', graph: gatherGraph, dense: false, peak: (_e: number, t: number) => 4 * t * 2 * HIDDEN * FFN * 2 },
-    { name: 'ort-moe-contrib', graph: moeContribGraph, dense: false, peak: (_e: number, t: number) => 4 * t * (2 * FFN + 2 * HIDDEN) },
+  interface MoeVariant {
+    name: string;
+    graph: (w: MoeWeights, q: () => QmoeWeights) => Uint8Array;
+    dense: boolean;
+    /** Bytes of one expert's two matrices in the variant's format. */
+    expertBytes: number;
+    dtype: string;
+    /** The weights the float64 check uses (the dequantized experts for QMoE). */
+    reference?: (q: () => QmoeWeights) => MoeWeights;
+    note?: string;
+    /** Activation bytes beyond the weights at T tokens. */
+    peak: (e: number, t: number) => number;
+  }
+  const f32Expert = 4 * 2 * HIDDEN * FFN;
+  const variants: MoeVariant[] = [
+    // dense: E copies of the FFN activations; gather: one gathered copy of both expert
+    // matrices per token.
+    { name: 'ort-dense-all-experts', graph: denseGraph, dense: true, expertBytes: f32Expert, dtype: 'fp32', peak: (e, t) => 4 * e * t * (2 * FFN + 2 * HIDDEN) },
+    { name: 'ort-gather-experts', graph: gatherGraph, dense: false, expertBytes: f32Expert, dtype: 'fp32', peak: (_e, t) => 4 * t * 2 * HIDDEN * FFN * 2 },
+    { name: 'ort-moe-contrib', graph: moeContribGraph, dense: false, expertBytes: f32Expert, dtype: 'fp32', peak: (_e, t) => 4 * t * (2 * FFN + 2 * HIDDEN) },
+    // int4: half a byte per weight plus a float32 scale per 64-weight block.
+    { name: 'ort-qmoe-int4', graph: (w, q) => qmoeGraph(w, q()), dense: false, expertBytes: HIDDEN * FFN + (4 * 2 * HIDDEN * FFN) / QMOE_BLOCK, dtype: 'int4',
+      reference: (q) => q().reference, note: 'int4 experts (block 64), checked against their own dequantization', peak: (_e, t) => 4 * t * (2 * FFN + 2 * HIDDEN) },
   ];
+  // Not checked on a GPU here: ORT's sources register the CUDA QMoE kernel for 16-bit float
+  // activations, so with float32 activations ORT may place the node on the CPU EP.
+  if (ctx.device === 'cuda') notes.push('moe-dispatch ort-qmoe-int4: float32 activations; ORT registers CUDA QMoE for 16-bit activations, so this node may run on the CPU EP');
   for (const e of ctx.quick ? QUICK_EXPERTS : FULL_EXPERTS) {
     const w = moeWeights(e);
+    let quantized: QmoeWeights | null = null;
+    const q = () => (quantized ??= qmoeWeights(w));
     for (const v of variants) {
-      const session = await OrtSession.create(v.graph(w), { device: ctx.device });
+      const session = await OrtSession.create(v.graph(w, q), { device: ctx.device });
       try {
         const cx = seededFloats(4 * HIDDEN, 7);
         const got = (await session.run({ X: { data: cx, dims: [4, HIDDEN] } })).Y?.data as Float32Array;
-        const err = assertClose(`moe-dispatch ${v.name} E=${e}`, got, moeReference(cx, 4, w).y, 1e-4);
+        const err = assertClose(`moe-dispatch ${v.name} E=${e}`, got, moeReference(cx, 4, v.reference?.(q) ?? w).y, 1e-4);
         for (const t of ctx.quick ? QUICK_TOKENS : FULL_TOKENS) {
           const peak = v.peak(e, t);
           if (peak > ctx.maxMemoryBytes) {
@@ -180,16 +204,17 @@ export async function benchMoeDispatch(ctx: BenchContext): Promise<BenchOutcome>
           const feeds = session.prepare({ X: { data: x, dims: [t, HIDDEN] } });
           const timing = await timeIt(`${v.name} E=${e} T=${t}`, () => session.runPrepared(feeds), ctx.timing);
           const used = experts ? new Set(experts).size : Math.min(t, e);
-          const expertBytes = 4 * 2 * HIDDEN * FFN;
           const routedFlops = 2 * t * 2 * HIDDEN * FFN;
+          // The shared expert is float32 in every variant.
           const cost = {
             flops: (v.dense ? e : 1) * routedFlops + routedFlops + 2 * t * HIDDEN * e,
-            bytes: (v.dense ? e : used) * expertBytes + expertBytes + 4 * HIDDEN * e + 2 * 4 * t * HIDDEN,
+            bytes: (v.dense ? e : used) * v.expertBytes + f32Expert + 4 * HIDDEN * e + 2 * 4 * t * HIDDEN,
           };
-          const row = makeRow({ kernel: 'moe-dispatch', variant: v.name, backend: 'ort', device: ctx.device, shape: `${t}x${HIDDEN}x${FFN}x${e}`, dtype: 'fp32', max_abs_err: err, exact: true }, timing, cost, ctx.limits);
+          const row = makeRow({ kernel: 'moe-dispatch', variant: v.name, backend: 'ort', device: ctx.device, shape: `${t}x${HIDDEN}x${FFN}x${e}`, dtype: v.dtype, max_abs_err: err, exact: true, ...(v.note ? { note: v.note } : {}) }, timing, cost, ctx.limits);
           rows.push(row);
           ctx.log(`moe-dispatch ${v.name.padEnd(24)} E=${String(e).padEnd(4)} T=${String(t).padEnd(5)} ${row.median_ms.toFixed(3)} ms  ${(100 * row.roofline_fraction).toFixed(1)}% of ${row.bound}`);
-          if (experts && !v.dense && t >= e) notes.push(`moe-dispatch E=${e} T=${t}: routing imbalance ${imbalance(experts, e).toFixed(2)}x (busiest expert / mean)`);
+          const note = `moe-dispatch E=${e} T=${t}: routing imbalance ${experts ? imbalance(experts, e).toFixed(2) : '?'}x (busiest expert / mean)`;
+          if (experts && t >= e && !notes.includes(note)) notes.push(note);
         }
       } finally {
         await session.close();

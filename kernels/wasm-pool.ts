@@ -42,9 +42,20 @@ export class WasmPool {
     this.own = instance.exports as Record<string, (...args: number[]) => void>;
   }
 
-  /** threads = total including the calling thread; names = the exports callers may run. */
-  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, names: readonly string[]): Promise<WasmPool> {
-    const workers = await Promise.all(Array.from({ length: Math.max(0, threads - 1) }, async () => {
+  /**
+   * threads = total including the calling thread; names = the exports callers may run.
+   * `module` may be one per thread (index 0 = the calling thread), for kernels that bake a
+   * thread's private scratch address into their code.
+   */
+  static async create(module: WebAssembly.Module | readonly WebAssembly.Module[], memory: WebAssembly.Memory, threads: number, names: readonly string[]): Promise<WasmPool> {
+    const moduleOf = (i: number): WebAssembly.Module => {
+      if (!Array.isArray(module)) return module as WebAssembly.Module;
+      const m = (module as readonly WebAssembly.Module[])[i];
+      if (!m) throw new Error(`WasmPool: no module for thread ${i} of ${threads}`);
+      return m;
+    };
+    const workers = await Promise.all(Array.from({ length: Math.max(0, threads - 1) }, async (_, i) => {
+      const threadModule = moduleOf(i + 1);
       // execArgv [] : the eval'd source is plain CommonJS and needs no loader, and an inherited
       // --input-type=module would break it (V8 flags such as relaxed SIMD are process-wide anyway).
       const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
@@ -53,13 +64,13 @@ export class WasmPool {
         worker.once('message', () => resolve());
         worker.once('error', reject);
       });
-      worker.postMessage({ module, memory, control: control.buffer, names });
+      worker.postMessage({ module: threadModule, memory, control: control.buffer, names });
       await ready;
       // Never keep the process alive just for an idle pool.
       worker.unref();
       return { worker, control };
     }));
-    return new WasmPool(workers, names, new WebAssembly.Instance(module, { env: { mem: memory } }));
+    return new WasmPool(workers, names, new WebAssembly.Instance(moduleOf(0), { env: { mem: memory } }));
   }
 
   get threads(): number {
