@@ -87,7 +87,10 @@ export function loadReferenceModel(arch: ModelArch, rawConfig: Record<string, un
   // Vision hook (issue 10): an mllama checkpoint stores its text model under `language_model.`
   // (MllamaForConditionalGeneration), with names and shapes otherwise as a LLaMA text model's.
   const mllama = arch.modelType === 'mllama';
-  const prefix = mllama ? 'language_model.' : '';
+  // Vision hook (issue 10): Llama4ForConditionalGeneration (a llama4 config with vision_config)
+  // stores its Llama4ForCausalLM under `language_model.` too, names otherwise unchanged.
+  const llama4Vision = arch.modelType === 'llama4' && arch.vision !== null;
+  const prefix = mllama || llama4Vision ? 'language_model.' : '';
   const specs = mllama
     ? mllamaTensorSpecs(arch).filter((s) => s.name.startsWith(prefix)).map((s) => ({ ...s, name: s.name.slice(prefix.length) }))
     : textTensorSpecs(arch);

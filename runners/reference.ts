@@ -232,8 +232,10 @@ export interface CrossAttentionStates {
  * The final hidden states (after the last RMSNorm), one per position. Vision hook: with `image`,
  * an mllama model's cross-attention layers run at their indices; without it they are skipped, as
  * HF MllamaTextModel skips them when there are no cross_attention_states (the text-only path).
+ * With `inputEmbeds` (position -> hidden-size vector), those positions start from the given vector
+ * instead of their token's embedding (LLaMA 4 image features, runners/vision/llama4-text.ts).
  */
-export function referenceHidden(model: ReferenceModel, ids: readonly number[], image?: CrossAttentionStates): Float64Array[] {
+export function referenceHidden(model: ReferenceModel, ids: readonly number[], image?: CrossAttentionStates, inputEmbeds?: ReadonlyMap<number, ArrayLike<number>>): Float64Array[] {
   const t = model.text;
   const h = t.hiddenSize;
   const cross = model.crossAttention;
@@ -243,8 +245,10 @@ export function referenceHidden(model: ReferenceModel, ids: readonly number[], i
   for (const id of ids) {
     if (!Number.isInteger(id) || id < 0 || id >= rows) throw new RangeError(`token id ${id} is outside the vocabulary [0, ${rows})`);
   }
-  // Token embeddings.
-  const xs = ids.map((id) => Float64Array.from(model.embed.subarray(id * h, (id + 1) * h)));
+  // Token embeddings. Vision hook (LLaMA 4 early fusion): `inputEmbeds` replaces the embedding at
+  // the positions it holds, as Llama4ForConditionalGeneration's masked_scatter puts the projected
+  // image features at the <|patch|> positions.
+  const xs = ids.map((id, pos) => Float64Array.from(inputEmbeds?.get(pos) ?? model.embed.subarray(id * h, (id + 1) * h)));
   const invFreq = ropeInvFreq(t, ids.length);
   const project = projectorFor(model.peft);
   const total = model.layers.length + (cross?.layers.length ?? 0);

@@ -7,8 +7,9 @@
 // position gates and the cross-attention gates at 0, which would switch those paths off; the
 // fixture sets every gate to 1 (tanh 1 ≈ 0.76) so each path contributes to the output.
 import type { ModelArch } from '../harness/arch.ts';
-import { layerPrefix, type TensorSpec } from './hf/tensor-names.ts';
+import { layerPrefix, textTensorSpecs, type TensorSpec } from './hf/tensor-names.ts';
 import { mllamaVisionArch, patchesPerTile } from './vision/mllama-reference.ts';
+import { llama4VisionArch } from './vision/llama4-reference.ts';
 
 /** Specs of every tensor of an mllama checkpoint (`arch.vision` must be its vision_config). */
 export function mllamaTensorSpecs(arch: ModelArch): TensorSpec[] {
@@ -87,4 +88,81 @@ export function mllamaTensorSpecs(arch: ModelArch): TensorSpec[] {
   ones('language_model.model.norm.weight', [th]);
   normal('language_model.lm_head.weight', [t.vocabSize, th]);
   return specs;
+}
+
+// --- LLaMA 4 (issue 10): the tensors of a tiny Llama4ForConditionalGeneration checkpoint, names
+// and shapes from transformers modeling_llama4.py (Llama4VisionModel, Llama4MultiModalProjector,
+// Llama4ForCausalLM under `language_model.`). HF `_init_weights` values: linears, the class and
+// positional embeddings N(0, std); LayerNorms weight 1, bias 0.
+
+/** Specs of every tensor of a Llama4ForConditionalGeneration checkpoint (`arch.vision` must be its vision_config). */
+export function llama4VisionTensorSpecs(arch: ModelArch): TensorSpec[] {
+  if (arch.modelType !== 'llama4' || !arch.vision) throw new Error('llama4VisionTensorSpecs: not a Llama 4 config with vision_config');
+  const v = llama4VisionArch(arch.vision);
+  const specs: TensorSpec[] = textTensorSpecs(arch).map((s) => ({ ...s, name: `language_model.${s.name}` }));
+  const normal = (name: string, shape: number[]) => specs.push({ name, shape, init: 'normal' });
+  const layerNormSpec = (p: string, dim: number) => {
+    specs.push({ name: `${p}.weight`, shape: [dim], init: 'ones' });
+    specs.push({ name: `${p}.bias`, shape: [dim], init: 'zeros' });
+  };
+  const h = v.hiddenSize;
+  const vp = 'vision_model';
+  normal(`${vp}.patch_embedding.linear.weight`, [h, v.numChannels * v.patchSize * v.patchSize]);
+  normal(`${vp}.class_embedding`, [h]);
+  normal(`${vp}.positional_embedding_vlm`, [(v.imageSize / v.patchSize) ** 2 + 1, h]);
+  layerNormSpec(`${vp}.layernorm_pre`, h);
+  layerNormSpec(`${vp}.layernorm_post`, h);
+  for (let i = 0; i < v.numLayers; i++) {
+    const p = `${vp}.model.layers.${i}`;
+    // Llama4VisionAttention: q/k/v/o all biased.
+    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) {
+      normal(`${p}.self_attn.${proj}.weight`, [h, h]);
+      specs.push({ name: `${p}.self_attn.${proj}.bias`, shape: [h], init: 'zeros' });
+    }
+    normal(`${p}.mlp.fc1.weight`, [v.intermediateSize, h]);
+    specs.push({ name: `${p}.mlp.fc1.bias`, shape: [v.intermediateSize], init: 'zeros' });
+    normal(`${p}.mlp.fc2.weight`, [h, v.intermediateSize]);
+    specs.push({ name: `${p}.mlp.fc2.bias`, shape: [h], init: 'zeros' });
+    layerNormSpec(`${p}.input_layernorm`, h);
+    layerNormSpec(`${p}.post_attention_layernorm`, h);
+  }
+  normal(`${vp}.vision_adapter.mlp.fc1.weight`, [v.projectorInputDim, v.intermediateSize]);
+  normal(`${vp}.vision_adapter.mlp.fc2.weight`, [v.projectorOutputDim, v.projectorOutputDim]);
+  normal('multi_modal_projector.linear_1.weight', [arch.text.hiddenSize, v.visionOutputDim]);
+  return specs;
+}
+
+/**
+ * The image special tokens of a tiny Llama 4 vision tokenizer, appended after the synthetic
+ * vocabulary, in the order of the real tokenizer's (<|image_start|> = 200080, <|image_end|>, two
+ * reserved, <|tile_x_separator|>, <|tile_y_separator|>, ..., <|image|>, ..., <|patch|> = 200092).
+ * The zoo config's boi/eoi/image_token_index point at these ids.
+ */
+export const TINY_LLAMA4_IMAGE_TOKENS = [
+  '<|image_start|>', '<|image_end|>', '<|vision_reserved_special_token_0|>', '<|vision_reserved_special_token_1|>',
+  '<|tile_x_separator|>', '<|tile_y_separator|>', '<|image|>', '<|patch|>',
+] as const;
+
+/**
+ * preprocessor_config.json of a tiny Llama 4 vision checkpoint: Llama-4-Scout's file with the tile
+ * side of the tiny vision tower and at most 4 tiles (Scout: 336 px, max_patches 16), so a 64-px
+ * test image takes a 2x2 canvas plus the global tile.
+ */
+export function tinyLlama4PreprocessorConfig(arch: ModelArch): Record<string, unknown> {
+  const side = llama4VisionArch(arch.vision ?? {}).imageSize;
+  return {
+    do_convert_rgb: true,
+    do_normalize: true,
+    do_rescale: true,
+    do_resize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_processor_type: 'Llama4ImageProcessorFast',
+    image_std: [0.5, 0.5, 0.5],
+    max_patches: 4,
+    processor_class: 'Llama4Processor',
+    resample: 2,
+    rescale_factor: 1 / 255,
+    resize_to_max_canvas: false,
+    size: { height: side, width: side },
+  };
 }

@@ -14,10 +14,10 @@ import { InputError } from '../results/errors.ts';
 import { zooEntry } from '../harness/zoo.ts';
 import { textTensorSpecs } from './hf/tensor-names.ts';
 // issue 10: mllama (tiny-llama-3.2-vision) tensor specs live in their own file.
-import { mllamaTensorSpecs } from './tiny-vision.ts';
+import { llama4VisionTensorSpecs, mllamaTensorSpecs, TINY_LLAMA4_IMAGE_TOKENS, tinyLlama4PreprocessorConfig } from './tiny-vision.ts';
 import { writeCheckpointWeights } from './hf/weights.ts';
 import type { FloatDtype } from './hf/dtype.ts';
-import { tokenizerFilesFor, type TokenizerKind } from './tokenizer-convert.ts';
+import { addedToken, tokenizerFilesFor, type TokenizerKind } from './tokenizer-convert.ts';
 
 /** Bump when generated files change, so stale caches are regenerated. */
 export const TINY_GENERATOR_VERSION = 1;
@@ -104,7 +104,9 @@ export function writeTinyCheckpoint(id: string, dir: string, options: TinyOption
   const seed = options.seed ?? TINY_SEED;
   const std = typeof config.initializer_range === 'number' ? config.initializer_range : 0.02;
   // issue 10: dispatch mllama configs (text + vision tensors) to runners/tiny-vision.ts.
-  const specs = arch.modelType === 'mllama' ? mllamaTensorSpecs(arch) : textTensorSpecs(arch);
+  // issue 10: a llama4 config with vision_config (tiny-llama-4-vision) adds the vision tower.
+  const llama4Vision = arch.modelType === 'llama4' && arch.vision !== null;
+  const specs = arch.modelType === 'mllama' ? mllamaTensorSpecs(arch) : llama4Vision ? llama4VisionTensorSpecs(arch) : textTensorSpecs(arch);
   const tensors = specs.map((spec) => {
     const n = spec.shape.reduce((x, y) => x * y, 1);
     const data = spec.init === 'normal' ? seededNormal(fnv1a(`${seed}:${id}:${spec.name}`), n, std) : new Float32Array(n).fill(spec.init === 'ones' ? 1 : 0);
@@ -118,7 +120,15 @@ export function writeTinyCheckpoint(id: string, dir: string, options: TinyOption
   writeFileSync(join(dir, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
   const kind = tokenizerKind(entry.version);
   // LLaMA 1 was released without a chat model; LLaMA 2's tiny stands for the chat variant's template.
-  const files = tokenizerFilesFor(kind, { chatTemplate: entry.version !== '1', vocabSize: arch.text.vocabSize });
+  // issue 10: tiny-llama-4-vision keeps tiny-llama-4's synthetic vocabulary and appends the image
+  // special tokens after it (text vocab_size = synthetic size + those), with the processor config.
+  const imageTokens = llama4Vision ? TINY_LLAMA4_IMAGE_TOKENS.length : 0;
+  const files = tokenizerFilesFor(kind, { chatTemplate: entry.version !== '1', vocabSize: arch.text.vocabSize - imageTokens });
+  if (llama4Vision) {
+    const added = files.tokenizerJson.added_tokens as unknown[];
+    TINY_LLAMA4_IMAGE_TOKENS.forEach((t, i) => added.push(addedToken(arch.text.vocabSize - imageTokens + i, t)));
+    writeFileSync(join(dir, 'preprocessor_config.json'), `${JSON.stringify(tinyLlama4PreprocessorConfig(arch), null, 2)}\n`);
+  }
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(files.tokenizerJson));
   writeFileSync(join(dir, 'tokenizer_config.json'), `${JSON.stringify(files.tokenizerConfig, null, 2)}\n`);
 }

@@ -36,6 +36,36 @@ const llama3Scaling = (factor: number) => ({
   rope_type: 'llama3',
 });
 
+// The tiny Llama 4 text model, shared by tiny-llama-4 and tiny-llama-4-vision.
+const llama4Text = {
+  hidden_act: 'silu',
+  hidden_size: 64,
+  intermediate_size: 96,
+  intermediate_size_mlp: 176,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 16,
+  num_local_experts: 4,
+  num_experts_per_tok: 1,
+  interleave_moe_layer_step: 2,
+  no_rope_layers: [1, 1, 1, 0],
+  attention_chunk_size: 16,
+  use_qk_norm: true,
+  attn_temperature_tuning: true,
+  floor_scale: 8,
+  attn_scale: 0.1,
+  max_position_embeddings: 1024,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000.0,
+  rope_scaling: null,
+  vocab_size: 512,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  tie_word_embeddings: false,
+  torch_dtype: 'float32',
+};
+
 const text = 'text' as const;
 const tinyRepo = (id: string) => `llama-eval/${id}`;
 
@@ -114,32 +144,47 @@ export const TINY: ZooEntry[] = [
     config: {
       architectures: ['Llama4ForCausalLM'],
       model_type: 'llama4_text',
-      hidden_act: 'silu',
-      hidden_size: 64,
-      intermediate_size: 96,
-      intermediate_size_mlp: 176,
-      num_hidden_layers: 4,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      head_dim: 16,
-      num_local_experts: 4,
-      num_experts_per_tok: 1,
-      interleave_moe_layer_step: 2,
-      no_rope_layers: [1, 1, 1, 0],
-      attention_chunk_size: 16,
-      use_qk_norm: true,
-      attn_temperature_tuning: true,
-      floor_scale: 8,
-      attn_scale: 0.1,
-      max_position_embeddings: 1024,
-      rms_norm_eps: 1e-5,
-      rope_theta: 500000.0,
-      rope_scaling: null,
-      vocab_size: 512,
-      bos_token_id: 1,
-      eos_token_id: 2,
+      ...llama4Text,
+    },
+  },
+  {
+    id: 'tiny-llama-4-vision', family: 'llama', version: '4', hfRepo: tinyRepo('tiny-llama-4-vision'), modality: 'text+image',
+    // Llama4ForConditionalGeneration (issue 10): tiny-llama-4's text model (vocabulary + 8 image
+    // special tokens at 512..519, see runners/tiny-vision.ts) and a vision tower with 28-px tiles of
+    // 7-px patches (a 4x4 grid: 2D RoPE, pixel shuffle 0.5 -> 4 tokens per tile), 2 layers of width
+    // 16, adapter and projector of width 32. Its own id, not a vision_config on tiny-llama-4: that
+    // one is a Llama4ForCausalLM (model_type llama4_text, tensors without `language_model.`) which
+    // the ORT, GGUF and PEFT paths and their tests build on.
+    config: {
+      architectures: ['Llama4ForConditionalGeneration'],
+      model_type: 'llama4',
+      boi_token_index: 512,
+      eoi_token_index: 513,
+      image_token_index: 519,
       tie_word_embeddings: false,
       torch_dtype: 'float32',
+      text_config: { ...llama4Text, model_type: 'llama4_text', vocab_size: 520 },
+      vision_config: {
+        model_type: 'llama4_vision_model',
+        hidden_act: 'gelu',
+        hidden_size: 16,
+        num_attention_heads: 2,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        image_size: 28,
+        patch_size: 7,
+        num_channels: 3,
+        norm_eps: 1e-5,
+        rope_theta: 10000,
+        pixel_shuffle_ratio: 0.5,
+        projector_input_dim: 32,
+        projector_output_dim: 32,
+        vision_output_dim: 32,
+        multi_modal_projector_bias: false,
+        vision_feature_layer: -1,
+        vision_feature_select_strategy: 'default',
+        initializer_range: 0.02,
+      },
     },
   },
 ];
