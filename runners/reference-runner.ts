@@ -7,15 +7,18 @@
 // (context, continuation) pair is encoded whole and split at the context's token count, after
 // moving the context's trailing whitespace onto the continuation (`_encode_pair`).
 import { openCheckpoint, type Checkpoint } from './hf/checkpoint.ts';
-import { linear, logSoftmax } from './reference-ops.ts';
-import { referenceHidden, type CrossAttentionStates } from './reference.ts';
+import { logSoftmax } from './reference-ops.ts';
+import { projectorFor, referenceHidden, type CrossAttentionStates } from './reference.ts';
 import { loadReferenceFromCheckpoint, type ReferenceModel } from './reference-weights.ts';
 import { LlamaTokenizer } from './tokenizer.ts';
 import { applyPeftToReference } from './peft/index.ts';
+import { withVisualQuery } from './peft/visual.ts';
 import { InputError } from '../results/errors.ts';
 import { createHash } from 'node:crypto';
 import { assertAcceptsImages, encodeImage, openMllamaReference, type MllamaReference } from './vision/mllama-checkpoint.ts';
 import { crossAttentionTileMask, imageTokenId } from './vision/mllama-text.ts';
+import { assertLlama4AcceptsImages, encodeLlama4Image, llama4ImageBlock, openLlama4Reference, type Llama4Reference } from './vision/llama4-checkpoint.ts';
+import { llama4ImageTokens, patchEmbeddings, type Llama4ImageTokens } from './vision/llama4-text.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
 } from './types.ts';
@@ -53,6 +56,12 @@ export interface ReferenceRunnerOptions {
   peft?: string;
 }
 
+/** A LLaMA 4 request image (early fusion): the ids of its block in the text and its <|patch|> features. */
+interface FusedImage {
+  block: number[];
+  features: Float64Array[];
+}
+
 export class ReferenceRunner implements Runner {
   readonly info: RunnerInfo;
   private readonly counters: ThroughputSnapshot = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
@@ -61,6 +70,12 @@ export class ReferenceRunner implements Runner {
   // projected tokens by content hash (a multiple-choice group repeats one image per choice).
   private vision: MllamaReference | null = null;
   private readonly encoded = new Map<string, { states: Float64Array[]; numTiles: number }>();
+  // LLaMA 4 (issue 10): the vision tower and image token ids, opened at the first image, and each
+  // image's block + features by content hash.
+  private llama4: { ref: Llama4Reference; tokens: Llama4ImageTokens } | null = null;
+  private readonly fused = new Map<string, FusedImage>();
+  // PEFT (LLaMA-Adapter V2 visual path): the adapted model per encoded image.
+  private readonly visualModels = new WeakMap<object, ReferenceModel>();
 
   constructor(
     readonly checkpoint: Checkpoint,
@@ -77,9 +92,6 @@ export class ReferenceRunner implements Runner {
   static async open(model: string, options: ReferenceRunnerOptions = {}): Promise<ReferenceRunner> {
     const checkpoint = await openCheckpoint(model, { offline: options.offline, env: options.env });
     const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
-    if (options.peft !== undefined && checkpoint.arch.modelType === 'mllama') {
-      throw new InputError(`model ${model}: --peft on an mllama (LLaMA 3.2 Vision) model is not supported by the reference backend yet; drop --peft`);
-    }
     let weights = loadReferenceFromCheckpoint(checkpoint);
     if (options.peft !== undefined) weights = applyPeftToReference(weights, options.peft, { mode: 'unmerged', init: 'zero' });
     return new ReferenceRunner(checkpoint, weights, tokenizer, options.addBos ?? false);
@@ -113,6 +125,29 @@ export class ReferenceRunner implements Runner {
     return hit;
   }
 
+  /**
+   * The image of a request to a LLaMA 4 model: null without one; otherwise (one image) the block of
+   * ids Llama4Processor puts in the text for it, to go before the context as for mllama, and the
+   * projected features that replace its <|patch|> embeddings.
+   */
+  private async fusedImageOf(images: readonly Uint8Array[] | undefined): Promise<FusedImage | null> {
+    if (images === undefined || images.length === 0) return null;
+    assertLlama4AcceptsImages(this.checkpoint.arch, this.checkpoint.id);
+    if (images.length > 1) throw new InputError(`model ${this.checkpoint.id}: the reference backend takes one image per request, the task gives ${images.length}; use a single-image task`);
+    const bytes = images[0]!;
+    const key = createHash('sha256').update(bytes).digest('hex');
+    let hit = this.fused.get(key);
+    if (!hit) {
+      this.llama4 ??= {
+        ref: openLlama4Reference(this.checkpoint.dir, this.checkpoint.id),
+        tokens: llama4ImageTokens((t) => this.tokenizer.encode(t, { addSpecialTokens: false }), this.checkpoint.config, this.checkpoint.id),
+      };
+      const encoded = await encodeLlama4Image(this.llama4.ref, bytes, `request image (sha256 ${key.slice(0, 12)})`);
+      this.fused.set(key, (hit = { block: llama4ImageBlock(this.llama4.ref, this.llama4.tokens, encoded), features: encoded.features }));
+    }
+    return hit;
+  }
+
   /** The cross-attention input for `ids` (which hold the <|image|> token) and an encoded image. */
   private crossStates(ids: readonly number[], image: { states: Float64Array[]; numTiles: number } | null): CrossAttentionStates | undefined {
     if (!image) return undefined;
@@ -121,11 +156,29 @@ export class ReferenceRunner implements Runner {
     return { states: image.states, mask: { tokensPerTile: image.states.length / maxTiles, tileMask } };
   }
 
+  /**
+   * PEFT: with LLaMA-Adapter V2's visual path, the model whose adaption prompts hold this image's
+   * visual query, from the projected tokens of its real tiles (runners/peft/visual.ts); else the model.
+   */
+  private visualModel(image: { states: Float64Array[]; numTiles: number } | null): ReferenceModel {
+    if (!image || !this.model.peft?.visual) return this.model;
+    let model = this.visualModels.get(image);
+    if (!model) {
+      const tokensPerTile = image.states.length / this.vision!.vision.maxNumTiles;
+      this.visualModels.set(image, (model = withVisualQuery(this.model, image.states.slice(0, image.numTiles * tokensPerTile))));
+    }
+    return model;
+  }
+
   /** log-softmax rows at `positions` of the forward over `ids` (lm_head only where needed). */
-  private logprobRows(ids: readonly number[], positions: readonly number[], image: { states: Float64Array[]; numTiles: number } | null = null): Float64Array[] {
-    const hidden = referenceHidden(this.model, ids, this.crossStates(ids, image));
-    const t = this.model.text;
-    return positions.map((p) => logSoftmax(linear(this.model.lmHead, hidden[p]!, t.vocabSize, t.hiddenSize)));
+  private logprobRows(ids: readonly number[], positions: readonly number[], image: { states: Float64Array[]; numTiles: number } | null = null, fused: FusedImage | null = null): Float64Array[] {
+    const embeds = fused ? patchEmbeddings(ids, this.llama4!.tokens.patch, fused.features) : undefined;
+    const model = this.visualModel(image);
+    const hidden = referenceHidden(model, ids, this.crossStates(ids, image), embeds);
+    const t = model.text;
+    // PEFT hook: lm_head through the projector, so a LoRA on lm_head counts here too.
+    const project = projectorFor(model.peft);
+    return positions.map((p) => logSoftmax(project('lm_head', model.lmHead, hidden[p]!, t.vocabSize, t.hiddenSize)));
   }
 
   async *loglikelihood(reqs: readonly LoglikelihoodRequest[]): AsyncIterable<LoglikelihoodResult> {
@@ -134,7 +187,9 @@ export class ReferenceRunner implements Runner {
     const contextCache = new Map<string, number[]>();
     for (const r of reqs) {
       const start = performance.now();
-      const image = await this.imageOf(r.images);
+      const llama4 = this.checkpoint.arch.modelType === 'llama4';
+      const image = llama4 ? null : await this.imageOf(r.images);
+      const fused = llama4 ? await this.fusedImageOf(r.images) : null;
       let pair: EncodedPair;
       if (r.context === '') {
         pair = { context: [this.prefixToken()], continuation: this.tokenizer.encode(r.continuation, { addSpecialTokens: false }) };
@@ -153,12 +208,12 @@ export class ReferenceRunner implements Runner {
       }
       // Left-truncate to the model's context window, as HFLM does: the input is all but the last
       // token, so max_length + 1 tokens of context+continuation fit.
-      const imagePrefix = image ? [imageTokenId(this.checkpoint.config)] : [];
+      const imagePrefix = image ? [imageTokenId(this.checkpoint.config)] : (fused?.block ?? []);
       const all = [...imagePrefix, ...pair.context, ...pair.continuation].slice(-(this.maxPositions + 1));
       const input = all.slice(0, -1);
       const n = pair.continuation.length;
       const positions = Array.from({ length: n }, (_, i) => input.length - n + i);
-      const rows = this.logprobRows(input, positions, image);
+      const rows = this.logprobRows(input, positions, image, fused);
       let logprob = 0;
       let isGreedy = true;
       rows.forEach((row, i) => {
@@ -178,14 +233,17 @@ export class ReferenceRunner implements Runner {
     for (const id of Array.isArray(configuredEos) ? configuredEos : [configuredEos]) if (typeof id === 'number') eos.add(id);
     if (this.tokenizer.eosTokenId !== null) eos.add(this.tokenizer.eosTokenId);
     for (const r of reqs) {
-      const image = await this.imageOf(r.images);
-      const ids = [...(image ? [imageTokenId(this.checkpoint.config)] : []), ...(r.context === '' ? [this.prefixToken()] : this.encode(r.context))];
+      const llama4 = this.checkpoint.arch.modelType === 'llama4';
+      const image = llama4 ? null : await this.imageOf(r.images);
+      const fused = llama4 ? await this.fusedImageOf(r.images) : null;
+      const imagePrefix = image ? [imageTokenId(this.checkpoint.config)] : (fused?.block ?? []);
+      const ids = [...imagePrefix, ...(r.context === '' ? [this.prefixToken()] : this.encode(r.context))];
       const generated: number[] = [];
       let text = '';
       for (let step = 0; step < r.maxTokens; step++) {
         const start = performance.now();
         const input = ids.slice(-this.maxPositions);
-        const [row] = this.logprobRows(input, [input.length - 1], image);
+        const [row] = this.logprobRows(input, [input.length - 1], image, fused);
         const next = argmax(row!);
         const seconds = (performance.now() - start) / 1000;
         if (step === 0) {
@@ -218,6 +276,8 @@ export class ReferenceRunner implements Runner {
   async close(): Promise<void> {
     this.vision?.close();
     this.vision = null;
+    this.llama4?.ref.close();
+    this.llama4 = null;
   }
 }
 

@@ -9,10 +9,11 @@ export const PARAMS_COMMAND: CommandSpec = {
       .option('peft', {
         type: 'string',
         describe:
-          'PEFT spec or HF PEFT adapter directory: lora:r=8,alpha=16,targets=q_proj+v_proj | qlora:r=64,alpha=16,targets=all-linear | adapter-v1:layers=30,len=10 | adapter-v2 | excitor',
+          'PEFT spec, HF PEFT adapter directory, or official LLaMA-Adapter release file.pth[:layers=N]: lora:r=8,alpha=16,targets=q_proj+v_proj | qlora:r=64,alpha=16,targets=all-linear | adapter-v1:layers=30,len=10 | adapter-v2 | excitor',
       })
       .option('json', { type: 'boolean', default: false, describe: 'Print JSON (field names are a stable contract)' })
       .example('$0 params --model llama-1-7b --peft lora:r=8,targets=q_proj+v_proj --json', 'LoRA trainable count on LLaMA-7B')
+      .example('$0 params --model llama-1-7b --peft ./adapter-v1.pth:layers=30', 'an official LLaMA-Adapter release, checked against the model')
       .example('$0 params --model ./my-checkpoint', 'any local HF checkpoint directory'),
   load: () => import('./params.ts'),
 };

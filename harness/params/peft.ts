@@ -1,7 +1,7 @@
 // Glue between the PEFT methods (harness/peft) and the `params` report: resolves a `--peft`
-// argument (spec string or HF adapter directory) on one model and returns its exact counts.
+// argument (spec string, HF adapter directory or official LLaMA-Adapter .pth) on one model and returns its exact counts.
 import type { ModelArch } from '../arch.ts';
-import { countTrainable, parsePeft, peftLabel } from '../peft/index.ts';
+import { checkOfficialRelease, countTrainable, officialReleaseArg, parsePeft, peftLabel, readOfficialRelease, type PeftSpec } from '../peft/index.ts';
 
 export interface PeftCount {
   /** Human label, e.g. `lora r=8 alpha=16 targets=q_proj+v_proj`. */
@@ -17,7 +17,15 @@ export interface PeftCount {
 }
 
 export function applyPeftToCount(arg: string, arch: ModelArch): PeftCount {
-  const spec = parsePeft(arg);
+  let spec: PeftSpec;
+  if (officialReleaseArg(arg)) {
+    // An official .pth: its tensors must fit this model before its spec is counted.
+    const release = readOfficialRelease(arg);
+    checkOfficialRelease(release, arch.text);
+    spec = release.spec;
+  } else {
+    spec = parsePeft(arg);
+  }
   const count = countTrainable(spec, arch.text);
   return {
     label: peftLabel(spec),

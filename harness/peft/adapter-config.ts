@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
+import { officialReleaseArg, readOfficialRelease } from './official.ts';
 import { LORA_DEFAULT_TARGETS, LORA_DEFAULTS, parsePeftSpec, validatePeftSpec, type PeftSpec } from './spec.ts';
 
 export const SUPPORTED_PEFT_TYPES = ['LORA', 'ADAPTION_PROMPT'] as const;
@@ -137,6 +138,8 @@ export function readAdapterConfig(dir: string): PeftSpec {
  * string. A path-like argument (with a slash) that does not exist is reported as a missing directory.
  */
 export function parsePeft(arg: string): PeftSpec {
+  // An official LLaMA-Adapter release (`file.pth[:layers=N]`, official.ts).
+  if (officialReleaseArg(arg)) return readOfficialRelease(arg).spec;
   const exists = existsSync(arg);
   if (exists && statSync(arg).isDirectory()) return readAdapterConfig(arg);
   if (exists && basename(arg) === 'adapter_config.json') return readAdapterConfig(dirname(arg));

@@ -21,3 +21,5 @@ export {
 export { SUPPORTED_PEFT_TYPES, adapterConfigToSpec, readAdapterConfig, parsePeft } from './adapter-config.ts';
 export { countTrainable, loraRankFor, resolveLoraTargets, type TrainableCount } from './trainable.ts';
 export { moduleInstances, expertParameters, type ModuleInstance, type ParameterInstance } from './modules.ts';
+export { officialReleaseArg, officialReleaseSpec, readOfficialRelease, checkOfficialRelease, isOfficialAdapterV2, VISUAL_RELEASE_LAYERS, type OfficialRelease } from './official.ts';
+export { VISUAL_DEFAULTS, countVisual, visualParameterShapes, visualPathFromTensors, type VisualDims } from './visual.ts';

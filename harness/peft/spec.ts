@@ -8,6 +8,7 @@
 
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
+import { VISUAL_DEFAULTS } from './visual.ts';
 
 export const PEFT_METHODS = ['lora', 'qlora', 'adapter-v1', 'adapter-v2', 'excitor'] as const;
 export type PeftMethod = (typeof PEFT_METHODS)[number];
@@ -118,6 +119,13 @@ const adapterV2Schema = z.strictObject({
   bias: z.boolean(),
   scale: z.boolean(),
   norm: z.boolean(),
+  /** The multi-modal visual path (harness/peft/visual.ts); absent for the text-only method. */
+  visual: z.strictObject({
+    dim: z.number().int().positive(),
+    depth: z.number().int().nonnegative(),
+    heads: z.number().int().positive(),
+    mlpHidden: z.number().int().positive(),
+  }).optional(),
   source: z.string(),
 });
 const excitorSchema = z.strictObject({
@@ -175,6 +183,10 @@ const METHOD_KEYS: Record<PeftMethod, Record<string, KeyDef>> = {
     bias: { field: 'bias', kind: 'bool', expect: 'true or false' },
     scale: { field: 'scale', kind: 'bool', expect: 'true or false' },
     norm: { field: 'norm', kind: 'bool', expect: 'true or false' },
+    visual: { field: 'visualOn', kind: 'bool', expect: 'true or false' },
+    visual_dim: { field: 'visualDim', kind: 'int', expect: 'a positive integer' },
+    visual_depth: { field: 'visualDepth', kind: 'int', expect: 'a non-negative integer' },
+    visual_heads: { field: 'visualHeads', kind: 'int', expect: 'a positive integer' },
   },
   excitor: {
     layers: { field: 'layers', kind: 'int', expect: 'a positive integer' },
@@ -210,6 +222,31 @@ function defaults(method: PeftMethod, source: string): Record<string, unknown> {
 
 const INT = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * adapter-v2 `visual=true` / `visual_dim` / `visual_depth` / `visual_heads`: the nested `visual` sizes,
+ * the release's (VISUAL_DEFAULTS) where not given; without layers/len, the release's query_layer=31,
+ * query_len=10 (llama_adapter_v2_multimodal7b `LLaMA_adapter` defaults).
+ */
+function foldVisual(obj: Record<string, unknown>, given: Map<string, string>, fail: (detail: string) => never): void {
+  const { visualOn, visualDim, visualDepth, visualHeads } = obj as { visualOn?: boolean; visualDim?: number; visualDepth?: number; visualHeads?: number };
+  delete obj.visualOn;
+  delete obj.visualDim;
+  delete obj.visualDepth;
+  delete obj.visualHeads;
+  const sized = visualDim !== undefined || visualDepth !== undefined || visualHeads !== undefined;
+  if (visualOn === false) {
+    if (sized) fail('visual_dim/visual_depth/visual_heads need visual=true (or drop visual=false)');
+    return;
+  }
+  if (visualOn !== true && !sized) return;
+  const dim = visualDim ?? VISUAL_DEFAULTS.dim;
+  const heads = visualHeads ?? VISUAL_DEFAULTS.heads;
+  if (dim % heads !== 0) fail(`visual_dim ${dim} must be divisible by visual_heads ${heads}`);
+  obj.visual = { dim, depth: visualDepth ?? VISUAL_DEFAULTS.depth, heads, mlpHidden: Math.trunc(dim * VISUAL_DEFAULTS.mlpRatio) };
+  if (!given.has('layers') && !given.has('len')) Object.assign(obj, { layers: 31, len: 10 });
+  if (obj.layers === 0) fail('the visual path adds to the adaption prompts: it needs layers and len > 0');
+}
 
 /** Converts one raw value, or returns the reason it is not of the key's kind. */
 function convert(def: KeyDef, raw: string): { value: unknown } | { error: string } {
@@ -271,6 +308,7 @@ export function parsePeftSpec(spec: string): PeftSpec {
     if ('error' in converted) fail(`${key} must be ${def!.expect}, got "${raw}"`);
     obj[def!.field] = (converted as { value: unknown }).value;
   }
+  if (method === 'adapter-v2') foldVisual(obj, given, fail);
   const parsed = peftSpecSchema.safeParse(obj);
   if (!parsed.success) {
     const field = String(parsed.error.issues[0]!.path[0] ?? '');
@@ -310,7 +348,8 @@ export function peftLabel(spec: PeftSpec): string {
     case 'adapter-v1':
       return `adapter-v1 layers=${spec.layers} len=${spec.len} gate=${spec.gate}`;
     case 'adapter-v2':
-      return `adapter-v2 layers=${spec.layers} len=${spec.len} bias=${spec.bias} scale=${spec.scale} norm=${spec.norm}`;
+      return `adapter-v2 layers=${spec.layers} len=${spec.len} bias=${spec.bias} scale=${spec.scale} norm=${spec.norm}${
+        spec.visual ? ` visual dim=${spec.visual.dim} depth=${spec.visual.depth} heads=${spec.visual.heads}` : ''}`;
     case 'excitor':
       return `excitor layers=${spec.layers} len=${spec.len} rank=${spec.rank}`;
   }

@@ -7,6 +7,7 @@ import type { TextArch } from '../arch.ts';
 import { InputError } from '../errors.ts';
 import { expertParameters, moduleInstances, selfAttentionLayers, type ModuleInstance } from './modules.ts';
 import type { AdapterV1Spec, AdapterV2Spec, ExcitorSpec, LoraSpec, PeftSpec } from './spec.ts';
+import { countVisual } from './visual.ts';
 
 export interface TrainableCount {
   /** Parameters with requires_grad after the method is applied (PEFT's "trainable params"). */
@@ -301,12 +302,15 @@ function countAdapterV1(spec: AdapterV1Spec, arch: TextArch): TrainableCount {
  * the released 7B multi-modal code (llama_adapter_v2_multimodal7b) trains far more than 14M (its
  * visual branch alone, 8 ViT blocks of width 768 plus projections, is ~60M), so that row cannot be
  * reproduced from released code; only the text path is counted here.
- * Llama 4 routed experts (fused parameters, not Linear) get no bias/scale; mllama cross-attention
- * layers are Linear/RMSNorm like the rest and are included (their q_norm/k_norm match "_norm.").
+ * Llama 4 routed experts (fused parameters, not Linear) get no bias/scale. mllama's cross-attention
+ * decoder layers have no counterpart in the official code (its Transformer has only self-attention
+ * blocks), so V2 on mllama tunes the self-attention layers and leaves the cross-attention layers
+ * frozen, as runners/peft applies it.
  */
 function countAdapterV2(spec: AdapterV2Spec, arch: TextArch): TrainableCount {
   const all = moduleInstances(arch);
-  const inLayers = all.filter((m) => m.layer !== null);
+  const cross = new Set(arch.crossAttentionLayers);
+  const inLayers = all.filter((m) => m.layer !== null && !cross.has(m.layer));
   let bias = 0;
   let scale = 0;
   let norm = 0;
@@ -325,13 +329,19 @@ function countAdapterV2(spec: AdapterV2Spec, arch: TextArch): TrainableCount {
   for (const [k, v] of Object.entries({ bias, scale, norm, adaption_prompt: prompt, adaption_gate: gate })) {
     if (v !== 0) components[k] = v;
   }
-  const trainable = bias + scale + norm + prompt + gate;
+  // The visual path (harness/peft/visual.ts): every module of it trains; its image features are the
+  // base's projector output, text hidden_size wide.
+  if (spec.visual) Object.assign(components, countVisual(spec.visual, arch.hiddenSize, arch.hiddenSize, spec.len));
+  const trainable = Object.values(components).reduce((s, n) => s + n, 0);
   return {
     trainable,
     // Norm weights exist in the base model: unfrozen, not added.
     added: trainable - norm,
     components,
-    resolved: { method: spec.method, bias: spec.bias, scale: spec.scale, norm: spec.norm, promptLayers: layers.length, len: spec.len, linearModules: inLayers.filter((m) => m.kind === 'linear').length },
+    resolved: {
+      method: spec.method, bias: spec.bias, scale: spec.scale, norm: spec.norm, promptLayers: layers.length, len: spec.len,
+      linearModules: inLayers.filter((m) => m.kind === 'linear').length, ...(spec.visual ? { visual: spec.visual, visualFeatureDim: arch.hiddenSize } : {}),
+    },
   };
 }
 

@@ -13,10 +13,12 @@ import type { AdapterV2Spec } from '../../harness/peft/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { seededNormal, seededUniform } from '../tiny.ts';
+import { adaptedLayers } from './adaption-prompt.ts';
 import { extendPeft, type AdaptionPrompt } from './branch.ts';
 import type { AdapterTensors, LoraMode, NamedTensor } from './lora.ts';
 import { cloneModelShallow, referenceModules, type ModuleSlot } from './modules.ts';
 import { streamSeed } from './seed.ts';
+import { randomVisualTensors, readVisualAdapter } from './visual.ts';
 
 const OFFICIAL_LINEARS: Record<string, string> = {
   'attention.wq': 'self_attn.q_proj', 'attention.wk': 'self_attn.k_proj', 'attention.wv': 'self_attn.v_proj', 'attention.wo': 'self_attn.o_proj',
@@ -26,6 +28,8 @@ const OFFICIAL_LINEARS: Record<string, string> = {
 /** The name this module uses for an official (LLaMA 1 layout) V2 tensor, or null if it has none. */
 export function officialAdapterV2Name(name: string): string | null {
   if (name === 'adapter_query.weight') return name;
+  // The visual path keeps its official names (llama_adapter_v2_multimodal7b/llama/llama_adapter.py).
+  if (/^(clip_proj|clip_proj_norm|visual_proj|visual_proj_norm)\.(weight|bias)$|^visual_query\.weight$|^visual_blocks\.\d+\.(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)$/.test(name)) return name;
   const m = /^layers\.(\d+)\.(attention\.w[qkvo]|feed_forward\.w[123])_(bias|scale)$/.exec(name);
   if (m) return `model.layers.${m[1]}.${OFFICIAL_LINEARS[m[2]!]}.adapter_v2_${m[3]}`;
   const n = /^layers\.(\d+)\.(attention_norm|ffn_norm)\.weight$/.exec(name);
@@ -34,8 +38,13 @@ export function officialAdapterV2Name(name: string): string | null {
   return g ? `model.layers.${g[1]}.self_attn.adapter_v2_gate` : null;
 }
 
+/**
+ * The Linear modules of the decoder layers the official code has: on mllama the self-attention
+ * layers only (the cross-attention layers, absent from LLaMA-Adapter, stay frozen; harness/peft counts
+ * the same set).
+ */
 function layerLinears(model: ReferenceModel): ModuleSlot[] {
-  return [...referenceModules(model).values()].filter((s) => s.kind === 'linear' && s.key.startsWith('model.layers.'));
+  return [...referenceModules(model).values()].filter((s) => s.kind === 'linear' && !s.cross && s.key.startsWith('model.layers.'));
 }
 
 function layerNorms(model: ReferenceModel): ModuleSlot[] {
@@ -43,9 +52,7 @@ function layerNorms(model: ReferenceModel): ModuleSlot[] {
 }
 
 function promptLayers(model: ReferenceModel, spec: AdapterV2Spec): number[] {
-  const n = model.layers.length;
-  if (spec.layers > n) throw new InputError(`adapter-v2 layers=${spec.layers} is more than the model's ${n} decoder layers`);
-  return Array.from({ length: spec.layers }, (_, i) => n - spec.layers + i);
+  return adaptedLayers(model, spec.layers, 'adapter-v2');
 }
 
 /** V2 tensors at the release's init (`init: 'zero'`: the identity) or drawn around it (`'random'`). */
@@ -77,6 +84,8 @@ export function randomAdapterV2Tensors(spec: AdapterV2Spec, model: ReferenceMode
       out.push({ name: `model.layers.${layer}.self_attn.adapter_v2_gate`, shape: [1, heads, 1, 1], data: gate });
     }
   }
+  // The visual path (official names); its image features are the base's projector output, hidden wide.
+  if (spec.visual) out.push(...randomVisualTensors(spec.visual, model.text.hiddenSize, model.text.hiddenSize, spec.len, streamSeed(seed, 'visual')));
   return out;
 }
 
@@ -124,6 +133,8 @@ export function applyAdapterV2(model: ReferenceModel, spec: AdapterV2Spec, tenso
       const prompt = query.subarray(i * spec.len * h, (i + 1) * spec.len * h);
       peft.adaptionPrompts.set(layer, { prompt, len: spec.len, gate, gateTanh: true, beforeOProj: true } satisfies AdaptionPrompt);
     });
+    // Per image, the visual query is added to these prompts (runners/peft/visual.ts withVisualQuery).
+    if (spec.visual) peft.visual = readVisualAdapter(tensors, spec.visual, out, spec.len, layers, expected);
   }
   const extra = tensors.names().find((n) => !expected.has(n));
   if (extra !== undefined) throw new InputError(`${tensors.path}: adapter-v2 tensor "${extra}" matches nothing in this model under the spec (adapter made for another base model?)`);

@@ -13,18 +13,24 @@ import { InputError } from '../../results/errors.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { seededNormal, seededUniform } from '../tiny.ts';
 import { extendPeft, type AdaptionPrompt, type ReferencePeft } from './branch.ts';
-import { PEFT_KEY_PREFIX, type AdapterTensors, type NamedTensor } from './lora.ts';
+import { selfAttentionLayers } from '../../harness/peft/modules.ts';
+import { peftKeyPrefix, type AdapterTensors, type NamedTensor } from './lora.ts';
 import { streamSeed } from './seed.ts';
 
-/** The decoder layers PEFT adapts: `parents[-adapter_layers:]`. */
-export function adaptedLayers(model: ReferenceModel, layers: number): number[] {
-  const n = model.layers.length;
-  if (layers > n) throw new InputError(`adapter-v1 layers=${layers} is more than the model's ${n} decoder layers (AdaptionPromptModel rejects it)`);
-  return Array.from({ length: layers }, (_, i) => n - layers + i);
+/**
+ * The decoder layers PEFT adapts: `parents[-adapter_layers:]` of the modules named `self_attn` (on
+ * mllama the cross-attention layers have `cross_attn` instead and are never among them).
+ */
+export function adaptedLayers(model: ReferenceModel, layers: number, method = 'adapter-v1'): number[] {
+  const all = selfAttentionLayers(model.text);
+  const n = all.length;
+  const kind = model.crossAttention ? 'self-attention' : 'decoder';
+  if (layers > n) throw new InputError(`${method} layers=${layers} is more than the model's ${n} ${kind} layers (AdaptionPromptModel rejects it)`);
+  return layers === 0 ? [] : all.slice(-layers);
 }
 
-const promptName = (layer: number) => `${PEFT_KEY_PREFIX}model.layers.${layer}.self_attn.adaption_prompt`;
-const gateName = (layer: number) => `${PEFT_KEY_PREFIX}model.layers.${layer}.self_attn.adaption_gate`;
+const promptName = (model: ReferenceModel, layer: number) => `${peftKeyPrefix(model.text)}model.layers.${layer}.self_attn.adaption_prompt`;
+const gateName = (model: ReferenceModel, layer: number) => `${peftKeyPrefix(model.text)}model.layers.${layer}.self_attn.adaption_gate`;
 
 /**
  * Random adaption prompts: prompt ~ N(0, 1) as PEFT's `torch.empty(...).normal_()`; gates 0 (PEFT's
@@ -36,11 +42,11 @@ export function randomAdaptionPromptTensors(spec: AdapterV1Spec, model: Referenc
   const gateShape = spec.gate === 'head' ? [1, model.text.numHeads, 1, 1] : [1];
   const gateLen = spec.gate === 'head' ? model.text.numHeads : 1;
   return adaptedLayers(model, spec.layers).flatMap((layer) => {
-    const uniform = seededUniform(streamSeed(seed, gateName(layer)));
+    const uniform = seededUniform(streamSeed(seed, gateName(model, layer)));
     const gate = init === 'zero' ? new Float32Array(gateLen) : Float32Array.from({ length: gateLen }, () => 2 * uniform() - 1);
     return [
-      { name: promptName(layer), shape: [1, spec.len, h], data: seededNormal(streamSeed(seed, promptName(layer)), spec.len * h, 1) },
-      { name: gateName(layer), shape: gateShape, data: gate },
+      { name: promptName(model, layer), shape: [1, spec.len, h], data: seededNormal(streamSeed(seed, promptName(model, layer)), spec.len * h, 1) },
+      { name: gateName(model, layer), shape: gateShape, data: gate },
     ];
   });
 }
@@ -62,14 +68,14 @@ export function applyAdaptionPrompt(model: ReferenceModel, spec: AdapterV1Spec, 
   const prompts = new Map(model.peft?.adaptionPrompts);
   const expected = new Set<string>();
   for (const layer of adaptedLayers(model, spec.layers)) {
-    expected.add(promptName(layer)).add(gateName(layer));
-    const prompt = readShaped(tensors, promptName(layer), [[1, spec.len, h]], `[1, adapter_len=${spec.len}, hidden=${h}]`);
-    const gate = readShaped(tensors, gateName(layer), [[1], [1, numHeads, 1, 1]], 'a scalar gate [1] or one per head');
+    expected.add(promptName(model, layer)).add(gateName(model, layer));
+    const prompt = readShaped(tensors, promptName(model, layer), [[1, spec.len, h]], `[1, adapter_len=${spec.len}, hidden=${h}]`);
+    const gate = readShaped(tensors, gateName(model, layer), [[1], [1, numHeads, 1, 1]], 'a scalar gate [1] or one per head');
     prompts.set(layer, { prompt, len: spec.len, gate, gateTanh: false, beforeOProj: false } satisfies AdaptionPrompt);
   }
   const extra = tensors.names().find((n) => !expected.has(n));
   if (extra !== undefined) {
-    throw new InputError(`${tensors.path}: adapter tensor "${extra}" is not an adaption prompt of the top ${spec.layers} of this model's ${model.layers.length} layers (adapter made for another base model?)`);
+    throw new InputError(`${tensors.path}: adapter tensor "${extra}" is not an adaption prompt of the top ${spec.layers} of this model's ${selfAttentionLayers(model.text).length} self-attention layers (adapter made for another base model?)`);
   }
   const peft: ReferencePeft = { ...extendPeft(model.peft, `adapter-v1 layers=${spec.layers} len=${spec.len}`), adaptionPrompts: prompts };
   return { ...model, peft };

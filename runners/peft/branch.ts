@@ -55,8 +55,25 @@ export interface ReferencePeft {
   inputScale: Map<string, Float32Array>;
   /** LLaMA-Adapter V2 `wX_bias`: added to the linear's output. */
   extraBias: Map<string, Float32Array>;
+  /**
+   * LLaMA-Adapter V2's visual path (runners/peft/visual.ts): per image, its visual query is added to
+   * the adaption prompts of `layers`. Absent for every other method.
+   */
+  visual?: VisualAdapter;
   /** Human label of what was applied (`lora r=8 ... merged`). */
   label: string;
+}
+
+/** The weights of LLaMA-Adapter V2's visual path, under their official names (harness/peft/visual.ts). */
+export interface VisualAdapter {
+  dims: { dim: number; depth: number; heads: number; mlpHidden: number };
+  /** Width of the image features it reads (the base's projector output: the text hidden size). */
+  featureDim: number;
+  /** query_len: rows of visual_query, and of each layer's adaption prompt. */
+  queryLen: number;
+  weights: ReadonlyMap<string, Float32Array>;
+  /** The decoder layers whose adaption prompts get the visual query. */
+  layers: readonly number[];
 }
 
 /** A copy of `peft` (or an empty state) with `label` appended, for one more method on top. */
@@ -67,6 +84,7 @@ export function extendPeft(peft: ReferencePeft | undefined, label: string): Refe
     adaptionPrompts: new Map(peft?.adaptionPrompts),
     inputScale: new Map(peft?.inputScale),
     extraBias: new Map(peft?.extraBias),
+    ...(peft?.visual ? { visual: peft.visual } : {}),
     label: [peft?.label, label].filter(Boolean).join(' + '),
   };
 }

@@ -5,13 +5,13 @@
 // runners/torch/pth.ts). LLaMA-Excitor is not applied yet (its structure could not be verified against the paper).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePeft, type PeftSpec } from '../../harness/peft/index.ts';
+import { isOfficialAdapterV2, officialReleaseArg, parsePeft, type PeftSpec } from '../../harness/peft/index.ts';
 import { InputError } from '../../results/errors.ts';
 import { quantizeReferenceNf4 } from '../quant/nf4-model.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { readPth } from '../torch/pth.ts';
 import { applyAdaptionPrompt, randomAdaptionPromptTensors } from './adaption-prompt.ts';
-import { applyOfficialAdapterV1, applyOfficialAdapterV2, isOfficialAdapterV2 } from './official-release.ts';
+import { applyOfficialAdapterV1, applyOfficialAdapterV2 } from './official-release.ts';
 import { applyAdapterV2, randomAdapterV2Tensors } from './adapter-v2.ts';
 import { ADAPTER_WEIGHTS_FILE, applyLora, fileAdapterTensors, memoryAdapterTensors, openAdapterFile, type AdapterTensors, type LoraExtras, type LoraMode } from './lora.ts';
 import { randomLoraTensors, type AdapterInit } from './lora-write.ts';
@@ -75,12 +75,15 @@ function applySpec(model: ReferenceModel, spec: PeftSpec, tensors: AdapterTensor
  */
 export function applyPeftToReference(model: ReferenceModel, peftArg: string | undefined, options: ApplyPeftOptions = {}): ReferenceModel {
   if (peftArg === undefined || peftArg.trim() === '') return model;
-  if (peftArg.endsWith('.pth')) {
-    // An official LLaMA-Adapter release (V1, or V2 when it holds bias/scale/norm tensors).
-    const tensors = readPth(peftArg);
+  const official = officialReleaseArg(peftArg);
+  if (official) {
+    // An official LLaMA-Adapter release (V1, or V2 when it holds bias/scale/norm or visual tensors);
+    // `file.pth:layers=N` gives the adapter_layer, as does the officialLayers option (which wins).
+    const tensors = readPth(official.path);
     const base = options.quantizeBase ? quantizeReferenceNf4(model) : model;
-    if (isOfficialAdapterV2(tensors)) return applyOfficialAdapterV2(base, tensors, peftArg, options.mode ?? 'unmerged', { layers: options.officialLayers });
-    return applyOfficialAdapterV1(base, tensors, peftArg, { layers: options.officialLayers });
+    const layers = options.officialLayers ?? official.layers ?? undefined;
+    if (isOfficialAdapterV2(tensors.keys())) return applyOfficialAdapterV2(base, tensors, official.path, options.mode ?? 'unmerged', { layers });
+    return applyOfficialAdapterV1(base, tensors, official.path, { layers });
   }
   const spec = parsePeft(peftArg);
   if (isAdapterDir(peftArg)) {

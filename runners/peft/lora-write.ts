@@ -13,7 +13,7 @@ import { streamSeed } from './seed.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { writeRawSafetensors, f32Bytes } from '../quant/safetensors-raw.ts';
 import { doraRowScale } from './branch.ts';
-import { ADAPTER_WEIGHTS_FILE, loraScale, PEFT_KEY_PREFIX, type NamedTensor } from './lora.ts';
+import { ADAPTER_WEIGHTS_FILE, loraScale, peftKeyPrefix, type NamedTensor } from './lora.ts';
 import { referenceModules } from './modules.ts';
 
 export type AdapterInit = 'random' | 'zero';
@@ -59,7 +59,7 @@ export function randomLoraTensors(spec: LoraSpec, arch: TextArch, seed: number, 
   const baseSlots = options.base ? referenceModules(options.base) : null;
   for (const m of resolveLoraTargets(spec, arch)) {
     const r = loraRankFor(spec, m.key);
-    const prefix = `${PEFT_KEY_PREFIX}${m.key}`;
+    const prefix = `${peftKeyPrefix(arch)}${m.key}`;
     const bound = 1 / Math.sqrt(m.inFeatures);
     const uniform = seededUniform(stream(`${prefix}.lora_A.weight`));
     const a = Float32Array.from({ length: r * m.inFeatures }, () => (2 * uniform() - 1) * bound);
@@ -86,7 +86,7 @@ export function randomLoraTensors(spec: LoraSpec, arch: TextArch, seed: number, 
         const noise = seededNormal(stream(`${m.key}.weight`), w.length, 0.02);
         for (let i = 0; i < w.length; i++) w[i] = w[i]! + noise[i]!;
       }
-      out.push({ name: `${PEFT_KEY_PREFIX}${m.key}.weight`, shape: m.kind === 'norm' ? [m.outFeatures] : [slot.out, slot.inp], data: w });
+      out.push({ name: `${peftKeyPrefix(arch)}${m.key}.weight`, shape: m.kind === 'norm' ? [m.outFeatures] : [slot.out, slot.inp], data: w });
     }
   }
   return out;

@@ -14,6 +14,7 @@ import { SafetensorsFile } from '../hf/safetensors.ts';
 import { InputError } from '../../results/errors.ts';
 import { loraRankFor, resolveLoraTargets } from '../../harness/peft/index.ts';
 import type { LoraSpec } from '../../harness/peft/index.ts';
+import type { TextArch } from '../../harness/arch.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { doraRowScale, extendPeft, mergedWeight, type LoraBranch, type ReferencePeft } from './branch.ts';
 import { cloneModelShallow, referenceModules, type ModuleSlot } from './modules.ts';
@@ -22,6 +23,15 @@ export type LoraMode = 'merged' | 'unmerged';
 
 /** PEFT prefixes every saved key with the PeftModel's `base_model.model.` path. */
 export const PEFT_KEY_PREFIX = 'base_model.model.';
+
+/**
+ * The prefix of this model's module keys in a saved adapter. An mllama adapter is made on
+ * MllamaForConditionalGeneration (transformers 4.45-4.51), whose text model is `language_model`
+ * (an MllamaForCausalLM): `base_model.model.language_model.model.layers.N.self_attn.q_proj`.
+ */
+export function peftKeyPrefix(text: TextArch): string {
+  return text.crossAttentionLayers.length > 0 ? `${PEFT_KEY_PREFIX}language_model.` : PEFT_KEY_PREFIX;
+}
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 
 /** The tensors of an adapter, from a safetensors file or from memory (random adapters). */
@@ -120,7 +130,7 @@ export function applyLora(model: ReferenceModel, spec: LoraSpec, tensors: Adapte
       throw new InputError(`${tensors.path}: LoRA on ${target.key} is not supported by the reference forward (it adapts Linear modules only)`);
     }
     const r = loraRankFor(spec, target.key);
-    const base = `${PEFT_KEY_PREFIX}${target.key}`;
+    const base = `${peftKeyPrefix(model.text)}${target.key}`;
     const aName = `${base}.lora_A.weight`;
     const bName = `${base}.lora_B.weight`;
     expected.add(aName).add(bName);
@@ -136,7 +146,8 @@ export function applyLora(model: ReferenceModel, spec: LoraSpec, tensors: Adapte
       doraScale = doraRowScale(slot.get(), plain, magnitude);
     }
     const branch: LoraBranch = { ...plain, doraScale };
-    if (mode === 'unmerged') {
+    // mllama cross-attention layers read their weights by name, with no PEFT hook: merged (float32) only.
+    if (mode === 'unmerged' && !slot.cross) {
       peft.lora.set(target.key, branch);
     } else {
       const merged = mergedWeight(peft.merged.get(target.key) ?? slot.get(), branch);
@@ -144,7 +155,7 @@ export function applyLora(model: ReferenceModel, spec: LoraSpec, tensors: Adapte
       slot.set(Float32Array.from(merged));
     }
   }
-  applyModulesToSave(spec, tensors, slots, expected, peft);
+  applyModulesToSave(spec, tensors, slots, expected, peft, peftKeyPrefix(model.text));
   const extra = tensors.names().find((n) => !expected.has(n));
   if (extra !== undefined) {
     throw new InputError(`${tensors.path}: adapter tensor "${extra}" matches no LoRA module of this model under adapter_config.json (adapter made for another base model? layer count or target_modules differ)`);
@@ -154,12 +165,12 @@ export function applyLora(model: ReferenceModel, spec: LoraSpec, tensors: Adapte
 }
 
 /** modules_to_save: PEFT's trained full copy replaces the module (key match: `key.endswith(name)`). */
-function applyModulesToSave(spec: LoraSpec, tensors: AdapterTensors, slots: Map<string, ModuleSlot>, expected: Set<string>, peft: ReferencePeft): void {
+function applyModulesToSave(spec: LoraSpec, tensors: AdapterTensors, slots: Map<string, ModuleSlot>, expected: Set<string>, peft: ReferencePeft, keyPrefix: string): void {
   for (const name of spec.modulesToSave) {
     const matches = [...slots.values()].filter((s) => s.key === name || s.key.endsWith(`.${name}`));
     if (matches.length === 0) throw new InputError(`${tensors.path}: modules_to_save "${name}" matches no module of this model`);
     for (const slot of matches) {
-      const tName = `${PEFT_KEY_PREFIX}${slot.key}.weight`;
+      const tName = `${keyPrefix}${slot.key}.weight`;
       expected.add(tName);
       const shape = slot.kind === 'norm' ? [slot.out] : [slot.out, slot.inp];
       const w = readChecked(tensors, tName, shape, `modules_to_save copy of ${slot.key}: [${shape.join(', ')}]`);

@@ -8,11 +8,13 @@
 // (llama/model.py Attention.forward) adds gate * softmax(q K_p^T / sqrt(d)) V_p to the heads before
 // wo, gate used as is (the fine-tuning code in alpaca_finetuning_v1 applies tanh at one commit; the
 // release is read as the inference code reads it).
-import { ADAPTER_V1_DEFAULTS, parsePeftSpec, type AdapterV2Spec } from '../../harness/peft/index.ts';
+import { ADAPTER_V1_DEFAULTS, officialReleaseSpec, type AdapterV2Spec } from '../../harness/peft/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import type { PthTensor } from '../torch/pth.ts';
 import { applyAdapterV2, officialAdapterV2Name } from './adapter-v2.ts';
+import { adaptedLayers } from './adaption-prompt.ts';
+import { selfAttentionLayers } from '../../harness/peft/modules.ts';
 import { extendPeft, type AdaptionPrompt } from './branch.ts';
 import { memoryAdapterTensors, type LoraMode, type NamedTensor } from './lora.ts';
 
@@ -23,10 +25,6 @@ export interface OfficialAdapterV1Options {
   layers?: number;
 }
 
-/** Whether a release checkpoint is LLaMA-Adapter V2 (bias / scale / norm tensors) rather than V1. */
-export function isOfficialAdapterV2(tensors: Map<string, PthTensor>): boolean {
-  return [...tensors.keys()].some((name) => /_(bias|scale)$|_norm\.weight$/.test(name));
-}
 
 /**
  * Applies an official LLaMA-Adapter V2 checkpoint (llama_adapter_v2_chat65b/llama/model.py names:
@@ -35,34 +33,28 @@ export function isOfficialAdapterV2(tensors: Map<string, PthTensor>): boolean {
  * trained is read from the tensors present; gates of layers without prompts are unused and dropped.
  */
 export function applyOfficialAdapterV2(model: ReferenceModel, tensors: Map<string, PthTensor>, path: string, mode: LoraMode, options: OfficialAdapterV1Options = {}): ReferenceModel {
-  const n = model.layers.length;
-  const names = [...tensors.keys()];
-  const query = tensors.get('adapter_query.weight');
-  let layers = 0;
-  if (query) {
-    if (options.layers === undefined) throw new InputError(`${path}: has adaption prompts (adapter_query.weight) but their layer count is not stored; pass adapter_layer (officialLayers)`);
-    layers = options.layers;
-  }
-  const len = layers > 0 ? (query!.shape[0] ?? 0) / layers : 0;
-  if (!Number.isInteger(len)) throw new InputError(`${path}: adapter_query.weight has ${query!.shape[0]} rows, not a multiple of adapter_layer ${layers}`);
-  const has = (re: RegExp) => names.some((name) => re.test(name));
-  const spec = parsePeftSpec(`adapter-v2:layers=${layers},len=${len},bias=${has(/_bias$/)},scale=${has(/_scale$/)},norm=${has(/_norm\.weight$/)}`) as AdapterV2Spec;
+  // Which of bias / scale / norm / prompts / visual path, as `params` reads the same file.
+  const { spec, layers } = officialReleaseSpec(tensors, path, options.layers ?? null, path);
+  const adapted = new Set(adaptedLayers(model, layers, 'adapter-v2'));
   const renamed: NamedTensor[] = [];
   for (const [name, t] of tensors) {
     const ours = officialAdapterV2Name(name);
-    if (ours === null) throw new InputError(`${path}: tensor "${name}" is not part of an official LLaMA-Adapter V2 checkpoint (expected layers.N.attention.wX_bias/_scale, feed_forward.wX_bias/_scale, *_norm.weight, attention.gate, adapter_query.weight)`);
+    if (ours === null) throw new InputError(`${path}: tensor "${name}" is not part of an official LLaMA-Adapter V2 checkpoint (expected layers.N.attention.wX_bias/_scale, feed_forward.wX_bias/_scale, *_norm.weight, attention.gate, adapter_query.weight, or the visual path's clip_proj / visual_query / visual_blocks / visual_proj)`);
     const gate = /^layers\.(\d+)\.attention\.gate$/.exec(name);
-    // The release keeps a gate on every layer; only the top `layers` use theirs.
-    if (gate && Number(gate[1]) < n - layers) continue;
+    // The release keeps a gate on every layer; only the adapted layers use theirs.
+    if (gate && !adapted.has(Number(gate[1]))) continue;
     renamed.push({ name: ours, shape: t.shape, data: t.data });
   }
-  return applyAdapterV2(model, spec, memoryAdapterTensors(path, renamed), mode);
+  return applyAdapterV2(model, spec as AdapterV2Spec, memoryAdapterTensors(path, renamed), mode);
 }
 
 /** Applies an official LLaMA-Adapter V1 checkpoint (tensors from runners/torch/pth.ts readPth) to a copy of `model`. */
 export function applyOfficialAdapterV1(model: ReferenceModel, tensors: Map<string, PthTensor>, path: string, options: OfficialAdapterV1Options = {}): ReferenceModel {
   const { hiddenSize: h, numHeads } = model.text;
-  const n = model.layers.length;
+  // mllama: prompts go to the top self-attention layers; `layers.N` names count every decoder layer.
+  const selfLayers = selfAttentionLayers(model.text);
+  const n = selfLayers.length;
+  const total = model.text.numLayers;
   const query = tensors.get('adapter_query.weight');
   if (!query) throw new InputError(`${path}: no "adapter_query.weight"; not an official LLaMA-Adapter V1 checkpoint (expected adapter_query.weight and layers.N.attention.gate)`);
   if (query.shape.length !== 2 || query.shape[1] !== h) {
@@ -82,12 +74,12 @@ export function applyOfficialAdapterV1(model: ReferenceModel, tensors: Map<strin
     const m = GATE.exec(name);
     if (!m) throw new InputError(`${path}: tensor "${name}" is not part of an official LLaMA-Adapter V1 checkpoint (expected adapter_query.weight and layers.N.attention.gate)`);
     const layer = Number(m[1]);
-    if (layer >= n) throw new InputError(`${path}: "${name}" names layer ${layer}, but the model has ${n} decoder layers (adapter made for another base model)`);
+    if (layer >= total) throw new InputError(`${path}: "${name}" names layer ${layer}, but the model has ${total} decoder layers (adapter made for another base model)`);
     if (t.shape.join(',') !== `1,${numHeads},1,1`) throw new InputError(`${path}: "${name}" has shape [${t.shape.join(', ')}], expected [1, ${numHeads}, 1, 1] (adapter made for a model with another head count)`);
     gates.set(layer, t.data);
   }
   for (let i = 0; i < layers; i++) {
-    const layer = n - layers + i;
+    const layer = selfLayers[n - layers + i]!;
     const gate = gates.get(layer);
     if (!gate) throw new InputError(`${path}: missing "layers.${layer}.attention.gate" for adapted layer ${layer}`);
     const prompt = query.data.subarray(i * len * h, (i + 1) * len * h);

@@ -1,9 +1,16 @@
 // Trainable-parameter counts of the PEFT methods on LLaMA checkpoints against independently published
 // figures (papers, official repositories, published print_trainable_parameters() output). The
 // architectures are built from the published HF config.json files, written inline.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseModelConfig, type TextArch } from '../../harness/arch.ts';
-import { countTrainable, parsePeftSpec } from '../../harness/peft/index.ts';
+import { InputError } from '../../harness/errors.ts';
+import { paramsBreakdown } from '../../harness/params/report.ts';
+import { countTrainable, countVisual, parsePeftSpec } from '../../harness/peft/index.ts';
+import { resolveModel } from '../../harness/zoo.ts';
+import { pickleDict, tensor, writePthFile } from '../unit/torch-pickle.ts';
 
 // huggyllama/llama-7b config.json (LLaMA-7B; meta-llama/Llama-2-7b-hf has the same shapes).
 const LLAMA_7B = {
@@ -142,3 +149,78 @@ describe('LLaMA-Adapter V2', () => {
 // LLaMA-Excitor (arXiv 2404.00913): the paper's parameter figure and official code were not in the
 // stored material, so its count is derived from the paper's description and flagged in the output
 // (resolved.verified = false); no golden figure is asserted for it.
+
+describe('params --peft <official LLaMA-Adapter .pth>', () => {
+  // A release-layout V1 file for LLaMA-7B (alpaca_finetuning_v1/extract_adapter_from_checkpoint.py):
+  // adapter_query.weight [10 * 30, 4096] and layers.N.attention.gate [1, 32, 1, 1] on all 32 layers.
+  // Values do not matter for the count (fp16 zeros keep the file small).
+  const tmp = mkdtempSync(join(tmpdir(), 'peft-params-pth-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const release = (name: string, rows: number, dim: number, heads: number, layers: number): string => {
+    const storages: Record<string, Uint8Array> = { q: new Uint8Array(rows * dim * 2), g: new Uint8Array(heads * 2) };
+    const entries: [string, number[]][] = [['adapter_query.weight', tensor('HalfStorage', 'q', rows * dim, 0, [rows, dim], [dim, 1])]];
+    for (let i = 0; i < layers; i++) entries.push([`layers.${i}.attention.gate`, tensor('HalfStorage', 'g', heads, 0, [1, heads, 1, 1], [heads, 1, 1, 1])]);
+    return writePthFile(join(tmp, name), pickleDict(entries), storages);
+  };
+  const v1 = release('adapter-7b.pth', 300, 4096, 32, 32);
+  const count = (peft: string, model = 'llama-1-7b') => paramsBreakdown(resolveModel(model), peft);
+
+  it('the official V1 release on LLaMA-7B = 1,229,760, as its spec string (the paper\'s 1.2M)', () => {
+    // Same figure and sources as 'official code (K=10 prompts in the top L=30 layers, per-head gates)'
+    // above: 300 x 4096 prompt rows + 30 adapted layers x 32 gates; the 2 unadapted layers' gates are frozen.
+    expect(count(v1).report.trainable_params).toBe(1_229_760);
+    expect(count(`${v1}:layers=30`).report.trainable_params).toBe(1_229_760);
+    expect(count(v1).peft?.label).toBe('adapter-v1 layers=30 len=10 gate=head');
+    // Read as adapter_layer 10 instead: 10 layers x 30 prompts x 4096 + 10 x 32 gates.
+    expect(count(`${v1}:layers=10`).report.trainable_params).toBe(300 * 4096 + 10 * 32);
+  });
+
+  it('a release for another model or layer count is an input error naming the mismatch', () => {
+    expect(() => count(v1, 'llama-3.2-1b')).toThrow(/another hidden size/);
+    expect(() => count(`${v1}:layers=7`)).toThrow(/300 rows, not a multiple of adapter_layer 7/);
+    expect(() => count(`${v1}:layers=0`)).toThrow(InputError);
+    const heads = release('heads.pth', 300, 4096, 16, 32);
+    expect(() => count(heads)).toThrow(/expected \[1, 32, 1, 1\] \(adapter made for a model with another head count\)/);
+    expect(() => count(join(tmp, 'missing.pth'))).toThrow(/not found/);
+  });
+});
+
+describe('LLaMA-Adapter V2 visual path', () => {
+  it('the released multi-modal 7B visual branch on CLIP ViT-L/14 = 60,460,800 parameters by its module shapes', () => {
+    // llama_adapter_v2_multimodal7b/llama/llama_adapter.py LLaMA_adapter(v_embed_dim=768, v_depth=8,
+    // v_num_heads=16, v_mlp_ratio=4.0, query_len=10) on LLaMA-7B (dim 4096); clip_dim =
+    // clip.visual.proj.shape[1] = 768 for ViT-L/14 (openai/CLIP model.py: proj (width 1024, embed_dim 768)).
+    //   clip_proj Linear(768, 768)            589,824 + 768
+    //   clip_proj_norm LayerNorm(768)         1,536
+    //   visual_query Embedding(10, 768)       7,680
+    //   visual_blocks 8 x timm Block(768, mlp 3072, qkv_bias): norm1 1,536 + qkv 1,769,472 + 2,304
+    //     + proj 589,824 + 768 + norm2 1,536 + fc1 2,359,296 + 3,072 + fc2 2,359,296 + 768 = 8 x 7,087,872
+    //   visual_proj Linear(768, 4096)         3,145,728 + 4,096
+    //   visual_proj_norm LayerNorm(4096)      8,192
+    const parts = countVisual({ dim: 768, depth: 8, heads: 16, mlpHidden: 3072 }, 768, 4096, 10);
+    expect(parts).toEqual({
+      'visual.clip_proj': 590_592, 'visual.clip_proj_norm': 1_536, 'visual.visual_query': 7_680,
+      'visual.visual_blocks': 56_702_976, 'visual.visual_proj': 3_149_824, 'visual.visual_proj_norm': 8_192,
+    });
+    expect(Object.values(parts).reduce((a, b) => a + b, 0)).toBe(60_460_800);
+  });
+
+  it('on LLaMA 3.2 11B Vision: the visual branch reads the 4096-wide projector output; V2 tunes the 32 self-attention layers', () => {
+    // meta-llama/Llama-3.2-11B-Vision config.json text_config: hidden 4096, intermediate 14336, 40 layers
+    // of which 8 cross-attention (3, 8, ..., 38), 32 heads, 8 kv heads (head_dim 128).
+    const c = paramsBreakdown(resolveModel('llama-3.2-11b-vision'), 'adapter-v2:visual=true');
+    const { components } = c.peft!;
+    // clip_proj is Linear(4096, 768) here: 4096 x 768 + 768; the rest as the release's.
+    expect(components['visual.clip_proj']).toBe(3_146_496);
+    expect(components['visual.visual_blocks']).toBe(56_702_976);
+    // Per self-attention layer: biases 4096 + 1024 + 1024 + 4096 + 14336 + 14336 + 4096 = 43,008; input
+    // scales 6 x 4096 + 14336 = 38,912; attention_norm + ffn_norm 8,192. Prompts: query_layer 31 x
+    // query_len 10 x 4096, gates 31 x 32 heads (the release's LLaMA_adapter defaults).
+    expect(components.bias).toBe(32 * 43_008);
+    expect(components.scale).toBe(32 * 38_912);
+    expect(components.norm).toBe(32 * 8_192);
+    expect(components.adaption_prompt).toBe(31 * 10 * 4096);
+    expect(components.adaption_gate).toBe(31 * 32);
+    expect(c.report.trainable_params).toBe(32 * (43_008 + 38_912 + 8_192) + 31 * 10 * 4096 + 31 * 32 + 63_016_704);
+  });
+});
