@@ -3,10 +3,13 @@
 //      anatomy, 4 choices each);
 //   2. prefill and decode tokens/s of the tiny models and a random-weight model shaped like
 //      llama-3.2-1b (fp32), beside the decode bound = measured bandwidth / weight bytes per token;
-//   3. peak RSS of a process that loads the 1B-shaped model, against its weight bytes.
+//   3. peak RSS of a process that loads the 1B-shaped model, against its weight bytes;
+//   4. the scoring head: multiple-choice scoring with log p(target) computed in ORT's graph
+//      (runners/ort/score-head.ts, the default) vs the float64 log-softmax of every row in JS.
 // The tiny models run in this process; the 1B-shaped one in a child of its own (harness/bench/child.ts).
 import { pathToFileURL } from 'node:url';
-import { openOrtRunner } from '../../runners/ort/runner.ts';
+import { openOrtRunner, type OrtRunner } from '../../runners/ort/runner.ts';
+import type { LoglikelihoodRequest } from '../../runners/types.ts';
 import { llamaWeightBytes } from '../../runners/ort/llama-graph.ts';
 import type { CliIO } from '../cli/command.ts';
 import { printJson, printTable } from '../cli/output.ts';
@@ -20,6 +23,66 @@ export const TINY_BENCH_MODELS = ['tiny-llama-1', 'tiny-llama-2', 'tiny-llama-3'
 export const SHARING_TARGET = 2;
 export const RSS_TARGET = 1.3;
 export const SHARING_TOLERANCE = 1e-5;
+
+interface HeadRow {
+  model: string;
+  task: string;
+  graph: SharingComparison;
+  js: SharingComparison;
+  /** Largest |logprob(graph) - logprob(js)| over the shared results, and is_greedy differences. */
+  maxAbsDiff: number;
+  greedyMismatches: number;
+}
+
+async function sharedResults(runner: OrtRunner, questions: readonly (readonly LoglikelihoodRequest[])[]): Promise<{ logprob: number; isGreedy: boolean }[]> {
+  const out: { logprob: number; isGreedy: boolean }[] = [];
+  for await (const r of runner.loglikelihood(questions.flat())) out.push(r);
+  return out;
+}
+
+/** The faster of two timings of the same comparison (each way's fastest round kept). */
+function fastest(a: SharingComparison | null, b: SharingComparison): SharingComparison {
+  if (a === null) return b;
+  const sharedSeconds = Math.min(a.sharedSeconds, b.sharedSeconds);
+  const naiveSeconds = Math.min(a.naiveSeconds, b.naiveSeconds);
+  return { ...b, sharedSeconds, naiveSeconds, speedup: naiveSeconds / sharedSeconds };
+}
+
+/**
+ * The same questions through the ORT scoring head and through the float64 JS path, shared and naive.
+ * Both runners are open at once and their rounds alternate (graph, js, graph, js, ...), each way's
+ * fastest kept, so a neighbour's burst on a shared machine does not land on one side only; the first
+ * pass of each (for the results) warms its sessions up.
+ */
+async function compareHeads(model: string, label: string, threads: number, tasks: readonly { task: string; questions: LoglikelihoodRequest[][] }[], rounds: number): Promise<HeadRow[]> {
+  const graph = await openOrtRunner(model, { device: 'cpu', offline: true, threads, scoring: 'graph' });
+  const js = await openOrtRunner(model, { device: 'cpu', offline: true, threads, scoring: 'js' });
+  try {
+    const rows: HeadRow[] = [];
+    for (const t of tasks) {
+      const a = await sharedResults(graph, t.questions);
+      const b = await sharedResults(js, t.questions);
+      let graphTiming: SharingComparison | null = null;
+      let jsTiming: SharingComparison | null = null;
+      for (let round = 0; round < rounds; round++) {
+        graphTiming = fastest(graphTiming, await compareSharing(graph, t.questions, 1));
+        jsTiming = fastest(jsTiming, await compareSharing(js, t.questions, 1));
+      }
+      rows.push({
+        model: label,
+        task: t.task,
+        graph: graphTiming!,
+        js: jsTiming!,
+        maxAbsDiff: Math.max(...a.map((r, j) => Math.abs(r.logprob - b[j]!.logprob))),
+        greedyMismatches: a.filter((r, j) => r.isGreedy !== b[j]!.isGreedy).length,
+      });
+    }
+    return rows;
+  } finally {
+    await graph.close();
+    await js.close();
+  }
+}
 
 interface ThroughputRow {
   model: string;
@@ -50,6 +113,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   const tinySharing = await questions(args.quick ? 6 : 12);
   const rows: ThroughputRow[] = [];
   const sharing: { model: string; task: string; result: SharingComparison }[] = [];
+  const heads: HeadRow[] = [];
   for (const id of TINY_BENCH_MODELS) {
     log(`${id}: generation${id === 'tiny-llama-3' ? ' and multiple-choice scoring' : ''}...`);
     const runner = await openOrtRunner(id, { device: 'cpu', offline: true, threads: args.threads });
@@ -63,6 +127,11 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       await runner.close();
     }
   }
+
+  log('scoring head vs float64 JS: tiny-llama-3, then the 1B shape cut to 2 layers (the same 128K x 2048 lm_head)...');
+  heads.push(...(await compareHeads('tiny-llama-3', 'tiny-llama-3', args.threads, tinySharing, args.quick ? 2 : 3)));
+  const headBig = `${args.model} random (2 layers)`;
+  heads.push(...(await compareHeads(ensureRandomCheckpoint(args.model, { layers: 2 }), headBig, args.threads, await questions(args.quick ? 1 : 2), args.quick ? 2 : 3)));
 
   log(`${bigLabel}: loading in a child process, then generation and multiple-choice scoring...`);
   const child: ChildResult = await runInChild({
@@ -80,7 +149,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   const elapsed = (performance.now() - started) / 1000;
 
   if (args.json) {
-    printJson(io, { machine: header, limits, rows, sharing, memory: { model: bigLabel, weightBytes: bigWeights, loadPeakRssBytes: child.loadPeakRssBytes, peakRssBytes: child.peakRssBytes, loadSeconds: child.loadSeconds }, elapsedSeconds: elapsed });
+    printJson(io, { machine: header, limits, rows, sharing, heads, memory: { model: bigLabel, weightBytes: bigWeights, loadPeakRssBytes: child.loadPeakRssBytes, peakRssBytes: child.peakRssBytes, loadSeconds: child.loadSeconds }, elapsedSeconds: elapsed });
     return 0;
   }
   io.out(`${header}\n${limitsLine(before, after)}\n\n`);
@@ -88,6 +157,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   printTable(io, ['model', 'task', 'questions', 'requests', 'shared', 'naive', 'speed-up', 'max |diff|', 'greedy diffs', 'ok'],
     sharing.map(({ model, task, result: s }) => [model, task, s.questions, s.requests, fmt.seconds(s.sharedSeconds), fmt.seconds(s.naiveSeconds), fmt.ratio(s.speedup), s.maxAbsDiff.toExponential(1), s.greedyMismatches,
       s.speedup >= SHARING_TARGET && s.maxAbsDiff <= SHARING_TOLERANCE && s.greedyMismatches === 0 ? 'yes' : 'NO']));
+  io.out(`\nScoring head: log p(target) and is_greedy in ORT's graph (float32 LogSoftmax, [rows, k] numbers to JS) vs the float64 log-softmax of every [vocab] row in JS (speed-up = js / graph)\n`);
+  printTable(io, ['model', 'task', 'shared js', 'shared graph', 'speed-up', 'naive js', 'naive graph', 'speed-up', 'graph shared/naive', 'max |graph - js|', 'greedy diffs'],
+    heads.map((h) => [h.model, h.task, fmt.seconds(h.js.sharedSeconds), fmt.seconds(h.graph.sharedSeconds), fmt.ratio(h.js.sharedSeconds / h.graph.sharedSeconds),
+      fmt.seconds(h.js.naiveSeconds), fmt.seconds(h.graph.naiveSeconds), fmt.ratio(h.js.naiveSeconds / h.graph.naiveSeconds), fmt.ratio(h.graph.speedup), h.maxAbsDiff.toExponential(1), h.greedyMismatches]));
   io.out(`\nGreedy generation, fp32, ${args.threads} threads (prefill: one prompt; decode: single-token steps from the KV cache; fastest of ${gen.reps} for tiny models, of ${args.quick ? 1 : 2} for ${bigLabel})\n`);
   printTable(io, ['model', 'weights', 'prompt tok', 'prefill tok/s', 'decode steps', 'decode tok/s', 'weights read/token', 'decode bound tok/s', 'decode / bound'],
     rows.map((r) => [r.model, fmt.mib(r.weightBytes), r.rates.promptTokens, fmt.rate(r.rates.prefillTokensPerSecond), r.rates.decodeSteps, fmt.rate(r.rates.decodeTokensPerSecond),

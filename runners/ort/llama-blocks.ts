@@ -93,16 +93,18 @@ export function attentionBlock(o: GraphOps, t: TextArch, shared: SharedValues, w
     k = o.rmsNorm(k, null, t.rmsNormEps);
   }
   if (!layer.useRope && shared.temperature) q = o.op('Mul', [q, shared.temperature]);
-  const keys = o.g.node('Concat', [layer.pastKey, k], [layer.presentKey], { attrs: { axis: 2 } })[0]!;
-  const values = o.g.node('Concat', [layer.pastValue, v], [layer.presentValue], { attrs: { axis: 2 } })[0]!;
+  const keys = appendToCache(o, layer.pastKey, k, layer.presentKey);
+  const values = appendToCache(o, layer.pastValue, v, layer.presentValue);
   // GQA without copying K/V per head: query head h reads kv head floor(h / group) (HF repeat_kv),
   // so view q as [b, kv, group, s, d] and let MatMul broadcast K/V [b, kv, 1, T, d] over the group.
   const q5 = o.reshape(q, [0, numKvHeads, group, -1, d]);
   const k5 = o.unsqueeze(keys, [2]);
   const v5 = o.unsqueeze(values, [2]);
-  const scores = o.op('Mul', [o.op('MatMul', [q5, o.transpose(k5, [0, 1, 2, 4, 3])]), o.f32(1 / Math.sqrt(d))]);
+  const scores = o.op('Mul', [o.op('MatMul', [q5, o.transpose(k5, [0, 1, 2, 4, 3])]), o.scalar(1 / Math.sqrt(d))]);
   const mask = layer.chunked ? shared.chunkedMask! : shared.globalMask;
-  const probs = o.op('Softmax', [o.op('Add', [scores, mask])], { axis: -1 });
+  // Mask and softmax in float32, as HF's eager attention does for fp16 (softmax(dtype=float32)):
+  // the fp32 mask's -1e9 is -inf in fp16, and a fully masked padding row would turn into NaN.
+  const probs = o.fromF32(o.op('Softmax', [o.op('Add', [o.toF32(scores), mask])], { axis: -1 }));
   const context = o.op('MatMul', [probs, v5]); // [b, kv, group, s, d]
   let merged = o.reshape(o.transpose(o.reshape(context, [0, numHeads, -1, d]), [0, 2, 1, 3]), [-1, numHeads * d]);
   // PEFT hook: adaption prompt attention joins before or after o_proj.
@@ -110,6 +112,18 @@ export function attentionBlock(o: GraphOps, t: TextArch, shared: SharedValues, w
   if (prompt !== null && layer.prompt!.beforeOProj) merged = o.op('Add', [merged, prompt]);
   const out = o.linear(merged, w.o, w.oBias);
   return prompt !== null && !layer.prompt!.beforeOProj ? o.op('Add', [out, o.linear(prompt, w.o, w.oBias)]) : out;
+}
+
+/**
+ * present = concat(past, new) along the sequence axis, written to the graph output `present`. The
+ * cache inputs and outputs are float32 in every graph (the KvCache of llama-model.ts); an fp16 graph
+ * casts them at its edge and attends over the fp16 concatenation it returns.
+ */
+export function appendToCache(o: GraphOps, past: string, x: string, present: string): string {
+  if (o.floatType === 'float32') return o.g.node('Concat', [past, x], [present], { attrs: { axis: 2 } })[0]!;
+  const all = o.op('Concat', [o.fromF32(past), x], { axis: 2 });
+  o.g.node('Cast', [all], [present], { attrs: { to: 1 } });
+  return all;
 }
 
 export interface DenseMlpNames {
@@ -146,7 +160,7 @@ export function moeBlock(o: GraphOps, t: TextArch, w: MoeNames, x: string): stri
   const inter = moe.expertIntermediateSize;
   const logits = o.linear(x, w.router, null); // [N, E]
   const [topValues, topIndices] = o.g.node('TopK', [logits, o.i64([moe.topK])], 2, { attrs: { axis: -1, largest: 1, sorted: 1 } }) as [string, string];
-  const minusInf = o.op('Expand', [o.f32(-Infinity), o.op('Shape', [logits])]);
+  const minusInf = o.op('Expand', [o.scalar(-Infinity), o.op('Shape', [logits])]);
   const scores = o.op('Sigmoid', [o.op('ScatterElements', [minusInf, topIndices, topValues], { axis: 1 })]);
   const routedIn = o.op('Mul', [o.unsqueeze(x, [0]), o.unsqueeze(o.transpose(scores, [1, 0]), [2])]); // [E, N, h]
   const [gate, up] = o.split(o.op('MatMul', [routedIn, w.gateUp]), [inter, inter], -1) as [string, string];

@@ -1,8 +1,12 @@
 // The fused-op alternative of the LLaMA graph's attention and norms: ORT contrib ops that run on
 // CPU (com.microsoft GroupQueryAttention, RotaryEmbedding, SkipSimplifiedLayerNormalization and
 // ORT's SimplifiedLayerNormalization). Tested equal to the plain-op path (llama-blocks.ts), which
-// stays the default because it handles what GroupQueryAttention does not: left padding (GQA reads
-// per-row lengths, seqlens_k, and assumes right padding) and chunked attention (Llama 4 RoPE layers).
+// stays the default. Padding on either side is exact: GroupQueryAttention is told every row is full
+// (seqlens_k = total - 1) and the padded keys are masked through its attention_bias input (below).
+// Chunked attention (Llama 4 RoPE layers) stays on the plain path: GQA has no chunked mask. So does
+// attention in fp16 graphs, whose KV cache is float32 at the graph edge (llama-blocks.ts appendToCache):
+// GQA may write present into its past buffer, and ORT's planner then reuses the Cast of past_key for
+// present_key and fails on the length mismatch ("Shape mismatch attempting to re-use buffer").
 import type { TextArch } from '../../harness/arch.ts';
 import type { AttentionWeights } from './llama-blocks.ts';
 import type { GraphOps } from './llama-ops.ts';
@@ -37,20 +41,33 @@ export interface FusedShared {
   batchSeq: string;
   cosCache: string;
   sinCache: string;
-  /** int32 [b]: attended length - 1 per row (GroupQueryAttention's seqlens_k). */
+  /** int32 [b]: total - 1 for every row (GroupQueryAttention's seqlens_k; see gqaInputs). */
   seqlensK: string;
   /** int32 scalar: past + new (GroupQueryAttention's total_sequence_length). */
   totalLength: string;
+  /** float [b, 1, s, T]: 0 where a query may attend a key, a large negative number elsewhere. */
+  attentionBias: string;
   /** Llama 4 temperature tuning per query [b, s, 1], or null. */
   temperature: string | null;
 }
 
-/** seqlens_k and total_sequence_length from attention_mask, as onnxruntime-genai feeds them. */
-export function gqaLengths(o: GraphOps): { seqlensK: string; totalLength: string } {
-  const lengths = o.op('ReduceSum', ['attention_mask', o.i64([1])], { keepdims: 0 });
+/**
+ * seqlens_k, total_sequence_length and attention_bias for GroupQueryAttention. The CPU kernel reads
+ * seqlens_k as "row b holds keys 0..seqlens_k[b]" and takes its query slots as the last S of those
+ * (contrib_ops/cpu/bert/gqa_attention_base.h: past_seqlen = seqlens_k + 1 - S, causal length
+ * past_seqlen + i + 1), i.e. right padding only; onnxruntime-genai feeds mask sums there. Here every
+ * row claims the full width T, so GQA's causality is slot causality (which equals position causality
+ * for left and right padding alike), and the padding keys are removed by `additiveMask` [b,1,1,s,T]
+ * (the plain path's causal + padding mask, llama-graph.ts attentionMasks) passed as attention_bias.
+ */
+export function gqaInputs(o: GraphOps, attentionMask: string, additiveMask: string): { seqlensK: string; totalLength: string; attentionBias: string } {
+  const shape = o.op('Shape', [attentionMask]);
+  const total = o.op('Gather', [shape, o.i64([1], true)], { axis: 0 });
+  const rows = o.op('Gather', [shape, o.i64([0])], { axis: 0 }); // [1] = (b)
   return {
-    seqlensK: o.op('Cast', [o.op('Sub', [lengths, o.i64([1], true)])], { to: 6 }),
-    totalLength: o.op('Cast', [o.op('Gather', [o.op('Shape', ['attention_mask']), o.i64([1], true)], { axis: 0 })], { to: 6 }),
+    seqlensK: o.op('Cast', [o.op('Expand', [o.op('Sub', [total, o.i64([1], true)]), rows])], { to: 6 }),
+    totalLength: o.op('Cast', [total], { to: 6 }),
+    attentionBias: o.op('Squeeze', [additiveMask, o.i64([1])]),
   };
 }
 
@@ -88,7 +105,7 @@ export function fusedAttentionBlock(
   if (!layer.useRope && shared.temperature) q = o.op('Mul', [q, shared.temperature]);
   const [attn] = o.g.node(
     'GroupQueryAttention',
-    [q, k, v, layer.pastKey, layer.pastValue, shared.seqlensK, shared.totalLength],
+    [q, k, v, layer.pastKey, layer.pastValue, shared.seqlensK, shared.totalLength, '', '', '', shared.attentionBias],
     [`gqa_out_${layer.presentKey}`, layer.presentKey, layer.presentValue],
     { domain: 'com.microsoft', attrs: { num_heads: numHeads, kv_num_heads: numKvHeads, scale: { float: 1 / Math.sqrt(d) } } },
   ) as [string];

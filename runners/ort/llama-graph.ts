@@ -1,5 +1,5 @@
 // Builds the ONNX graph of a LLaMA-family text model (LLaMA 1 to 4) from its architecture and its
-// checkpoint's weights, in plain ONNX ops, fp32. Inputs and outputs follow transformers.js /
+// checkpoint's weights, in plain ONNX ops, fp32 or fp16 (`dtype`). Inputs and outputs follow transformers.js /
 // optimum naming so an exported directory loads there too:
 //   input_ids [b, s] int64, attention_mask [b, past + s] int64, position_ids [b, s] int64,
 //   past_key_values.N.key / .value [b, kv_heads, past, d]  ->  logits [b, s, vocab],
@@ -15,9 +15,17 @@ import { defaultInvFreq, ropeInvFreq } from '../reference-rope.ts';
 import { layerUsesRope } from '../reference.ts';
 import type { TemperatureTuning, TensorSource } from '../reference-weights.ts';
 import { attentionBlock, denseMlpBlock, moeBlock, type AttentionPromptHook, type DenseMlpNames, type SharedValues } from './llama-blocks.ts';
-import { fusedAttentionBlock, fusedRmsNorm, fusedRotarySupported, fusedSkipRmsNorm, gqaLengths, rotaryCaches, type FusedShared } from './llama-fused.ts';
+import { fusedAttentionBlock, fusedRmsNorm, fusedRotarySupported, fusedSkipRmsNorm, gqaInputs, rotaryCaches, type FusedShared } from './llama-fused.ts';
 import { GraphOps } from './llama-ops.ts';
 import { OnnxGraphBuilder } from './onnx-builder.ts';
+
+/**
+ * Compute dtype of the graph. fp16 stores weights and activations in float16 and keeps float32 where
+ * HF's fp16 LLaMA does (RMSNorm statistics, attention softmax with its mask, RoPE angles, logits);
+ * its inputs and outputs stay float32 (KV cache and logits), so OrtLlamaModel feeds either graph.
+ */
+export const COMPUTE_DTYPES = ['fp32', 'fp16'] as const;
+export type ComputeDtype = (typeof COMPUTE_DTYPES)[number];
 
 export const pastKeyName = (layer: number): string => `past_key_values.${layer}.key`;
 export const pastValueName = (layer: number): string => `past_key_values.${layer}.value`;
@@ -29,7 +37,7 @@ export interface LlamaGraphOptions {
   temperatureTuning: TemperatureTuning | null;
   /**
    * Use ORT contrib ops (GroupQueryAttention, RotaryEmbedding, SkipSimplifiedLayerNormalization)
-   * where they apply. Exact for unpadded and right-padded batches only (see llama-fused.ts).
+   * where they apply. Exact for unpadded, left- and right-padded batches (see llama-fused.ts).
    */
   fused?: boolean;
   /**
@@ -48,6 +56,8 @@ export interface LlamaGraphOptions {
   logitsIndices?: boolean;
   /** PEFT hook: adapter side branches, NF4 base linears and adaption prompts (runners/ort/llama-peft.ts). */
   peft?: LlamaGraphPeft;
+  /** Compute dtype, default fp32 (see COMPUTE_DTYPES). */
+  dtype?: ComputeDtype;
 }
 
 // --- PEFT hook: what an adapter changes in the graph; absent, the graph is the plain model.
@@ -105,10 +115,11 @@ function rotaryTables(o: GraphOps, arch: ModelArch, positions: string): { cos: s
   const angles = o.op('Mul', [o.unsqueeze(positions, [2]), invFreq]); // [b, s, d/2]
   if (arch.modelType === 'llama4') {
     // Interleaved pairs: tables [b, 1, s, d/2, 1] against x viewed as [b, heads, s, d/2, 2].
-    return { cos: o.unsqueeze(o.op('Cos', [angles]), [1, 4]), sin: o.unsqueeze(o.op('Sin', [angles]), [1, 4]) };
+    return { cos: o.fromF32(o.unsqueeze(o.op('Cos', [angles]), [1, 4])), sin: o.fromF32(o.unsqueeze(o.op('Sin', [angles]), [1, 4])) };
   }
   const both = o.op('Concat', [angles, angles], { axis: -1 }); // HF: emb = cat(freqs, freqs)
-  return { cos: o.unsqueeze(o.op('Cos', [both]), [1]), sin: o.unsqueeze(o.op('Sin', [both]), [1]) };
+  // HF computes cos/sin in float32 and casts them to the activations' dtype.
+  return { cos: o.fromF32(o.unsqueeze(o.op('Cos', [both]), [1])), sin: o.fromF32(o.unsqueeze(o.op('Sin', [both]), [1])) };
 }
 
 /** Additive masks [b, 1, 1, s, T]: 0 where query may attend key, MASKED elsewhere. */
@@ -134,7 +145,7 @@ function attentionMasks(o: GraphOps, arch: ModelArch, positionIds: string): { gl
 function temperatureScale(o: GraphOps, tuning: TemperatureTuning, positions: string): string {
   const floored = o.op('Floor', [o.op('Div', [o.op('Add', [positions, o.f32(1)]), o.f32(tuning.floorScale)])]);
   const scale = o.op('Add', [o.op('Mul', [o.op('Log', [o.op('Add', [floored, o.f32(1)])]), o.f32(tuning.attnScale)]), o.f32(1)]);
-  return o.unsqueeze(scale, [1, 3]); // [b, 1, s, 1]
+  return o.fromF32(o.unsqueeze(scale, [1, 3])); // [b, 1, s, 1]
 }
 
 /**
@@ -147,9 +158,13 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
   const g = new OnnxGraphBuilder('llama');
   if (options.externalData) g.externalData(options.externalData.path, options.externalData.location);
   const o = options.peft ? options.peft.createOps(g) : new GraphOps(g);
-  const weightBytes = llamaWeightBytes(arch);
+  const fp16 = options.dtype === 'fp16';
+  // The PEFT branches (LoRA inputs, NF4 MatMulBnb4, adaption prompts) are built for fp32 activations.
+  if (fp16 && options.peft) throw new InputError('--dtype fp16 with --peft is not supported by the ORT graph: run adapters with --dtype fp32');
+  o.floatType = fp16 ? 'float16' : 'float32';
+  const weightBytes = llamaWeightBytes(arch) / (fp16 ? 2 : 1);
   if (!options.externalData && weightBytes >= PROTOBUF_LIMIT) {
-    throw new InputError(`${(weightBytes / 2 ** 30).toFixed(1)} GiB of fp32 weights do not fit one ONNX protobuf (2 GiB limit); build with external data (OrtLlamaModel does so by itself past 1 GiB)`);
+    throw new InputError(`${(weightBytes / 2 ** 30).toFixed(1)} GiB of ${options.dtype ?? 'fp32'} weights do not fit one ONNX protobuf (2 GiB limit); build with external data (OrtLlamaModel does so by itself past 1 GiB)`);
   }
   const shapes = new Map(textTensorSpecs(arch).map((s) => [s.name, s.shape]));
   const weight = (name: string): string => {
@@ -157,7 +172,7 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
     if (!shape) throw new Error(`llama graph: no spec for tensor ${name}`);
     const hooked = options.peft?.weight?.(o, name, shape, () => weights.readFloat32(name, { expectShape: shape })) ?? null;
     if (hooked !== null) return hooked;
-    return g.initializer(name, weights.readFloat32(name, { expectShape: shape }), shape);
+    return o.floatInitializer(name, weights.readFloat32(name, { expectShape: shape }), shape);
   };
   const maybe = (name: string): string | null => (shapes.has(name) ? weight(name) : null);
   const dense = (prefix: string): DenseMlpNames => ({
@@ -191,14 +206,16 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
   };
 
   const fused = options.fused === true;
-  const fusedRope = fused && fusedRotarySupported(t);
+  // fp16 graphs fuse the norms only; attention stays plain (llama-fused.ts says why).
+  const fusedGqa = fused && !fp16;
+  const fusedRope = fusedGqa && fusedRotarySupported(t);
   // Rotary tables are only needed by fused RoPE layers that are not chunked (those stay plain).
   const fusedRopeLayers = Array.from({ length: t.numLayers }, (_, i) => layerUsesRope(t, i) && t.attentionChunkSize === null).some(Boolean);
-  const fusedShared: FusedShared | null = fused
+  const fusedShared: FusedShared | null = fusedGqa
     ? {
         batchSeq: shared.batchSeq,
         ...(fusedRope && fusedRopeLayers ? rotaryCaches(o, t, ropeInvFreq(t, 0)) : { cosCache: '', sinCache: '' }),
-        ...gqaLengths(o),
+        ...gqaInputs(o, 'attention_mask', shared.globalMask),
         temperature: shared.temperature ? o.op('Squeeze', [shared.temperature, o.i64([1])]) : null,
       }
     : null;
@@ -280,7 +297,7 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
   }
   // Tied models (3.2 1B/3B) project with embed_tokens itself; Gemm's transB needs no second copy.
   const lmHead = t.tieWordEmbeddings ? embed : weight('lm_head.weight');
-  const logits2d = o.linear(final, lmHead, null);
+  const logits2d = o.toF32(o.linear(final, lmHead, null)); // HF returns fp16 models' logits as float32
   g.node('Reshape', [logits2d, logitsShape], ['logits']);
   g.output('logits', 'float32', ['batch_size', 'sequence_length', t.vocabSize]);
   for (let i = 0; i < t.numLayers; i++) {

@@ -17,8 +17,21 @@ import { rejectImages } from '../vision/images.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
 } from '../types.ts';
-import { argmaxRow, cacheBytes, logSoftmaxRow, OrtLlamaModel, repeatCache, scoreRow, type KvCache } from './llama-model.ts';
+import { argmaxRow, cacheBytes, OrtLlamaModel, repeatCache, scoreRow, type KvCache } from './llama-model.ts';
+import { ScoreHead } from './score-head.ts';
 import { ortVersion, type OrtDevice } from './session.ts';
+
+/**
+ * Where continuation tokens are scored: 'graph' (default) in ORT's scoring head (score-head.ts,
+ * float32 LogSoftmax, [rows, k] numbers back to JS); 'js' the float64 log-softmax of every logits
+ * row in JavaScript (the path the parity tests compare the head with).
+ */
+export const SCORING_MODES = ['graph', 'js'] as const;
+export type ScoringMode = (typeof SCORING_MODES)[number];
+
+export interface OrtRunnerScoring {
+  scoring?: ScoringMode;
+}
 
 export interface OrtRunnerOptions {
   device: OrtDevice;
@@ -34,6 +47,8 @@ export interface OrtRunnerOptions {
    * (LLaMA-Adapter V1's prompts) are refused with a clear error.
    */
   peft?: string;
+  /** Continuation scoring: in ORT's scoring head (default) or the float64 JS path (SCORING_MODES). */
+  scoring?: ScoringMode;
 }
 
 export interface Sampling {
@@ -90,13 +105,17 @@ export class OrtRunner implements Runner {
   private readonly counters: ThroughputSnapshot = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
   private readonly eos: Set<number>;
   private peakKvBytes = 0;
+  private head: Promise<ScoreHead> | null = null;
+  readonly scoring: ScoringMode;
 
   constructor(
     readonly checkpoint: Checkpoint,
     readonly model: OrtLlamaModel,
     readonly tokenizer: LlamaTokenizer,
     private readonly addBos = false,
+    scoringOptions: OrtRunnerScoring = {},
   ) {
+    this.scoring = scoringOptions.scoring ?? 'graph';
     this.info = { backend: 'ort', device: model.device, dtype: 'fp32', model: checkpoint.id, peft: null, versions: { 'onnxruntime-node': ortVersion() } };
     this.eos = eosIds(checkpoint, tokenizer);
   }
@@ -138,18 +157,41 @@ export class OrtRunner implements Runner {
     return out;
   }
 
+  private scoreHead(): Promise<ScoreHead> {
+    this.head ??= ScoreHead.create(this.model.text.vocabSize);
+    return this.head;
+  }
+
+  /**
+   * log p(targets[r][j] | logits row r) and whether each target is its row's argmax, row r of
+   * `logits` [rows, vocab] scored against targets[r] (the same count for every row).
+   */
+  private async scoreRows(logits: Float32Array, targets: readonly (readonly number[])[]): Promise<{ logprob: number; greedy: boolean }[]> {
+    if (this.scoring === 'graph') {
+      const scored = await (await this.scoreHead()).score(logits, targets);
+      return Array.from(scored.logprobs, (logprob, i) => ({ logprob, greedy: scored.greedy[i] === 1 }));
+    }
+    const vocab = this.model.text.vocabSize;
+    return targets.flatMap((row, r) => row.map((target) => {
+      const scored = scoreRow(logits, r, vocab, target);
+      return { logprob: scored.logprob, greedy: scored.argmax === target };
+    }));
+  }
+
   /** Scores continuations that share `context` from one prefill. */
   private async scoreGroup(context: number[], continuations: number[][]): Promise<LoglikelihoodResult[]> {
     if (context.length === 0) throw new InputError(`a continuation of ${continuations[0]?.length} tokens does not fit the model window of ${this.maxPositions} positions with any context; shorten it`);
-    const vocab = this.model.text.vocabSize;
     const prefill = await this.step(context, this.model.emptyCache(1), 'prefill');
-    const first = logSoftmaxRow(prefill.logits, 0, vocab);
-    const firstGreedy = argmaxRow(prefill.logits, 0, vocab);
-    const results: LoglikelihoodResult[] = continuations.map((cont) => ({
-      logprob: cont.length > 0 ? first[cont[0]!]! : 0,
-      isGreedy: cont.length === 0 || firstGreedy === cont[0],
-      tokens: cont.length,
-    }));
+    const results: LoglikelihoodResult[] = continuations.map((cont) => ({ logprob: 0, isGreedy: true, tokens: cont.length }));
+    // The first token of every continuation is predicted by the context's last position: one row.
+    const starts = continuations.flatMap((cont, i) => (cont.length > 0 ? [i] : []));
+    if (starts.length > 0) {
+      const first = await this.scoreRows(prefill.logits, [starts.map((i) => continuations[i]![0]!)]);
+      starts.forEach((i, j) => {
+        results[i]!.logprob = first[j]!.logprob;
+        results[i]!.isGreedy = first[j]!.greedy;
+      });
+    }
     // The rest of each continuation: tokens 0..n-2 are fed (token n-1 is only predicted).
     const pending = continuations.map((c, i) => ({ i, fed: c.slice(0, -1), targets: c.slice(1) })).filter((p) => p.fed.length > 0);
     for (let start = 0; start < pending.length; start += MAX_CONTINUATION_BATCH) {
@@ -169,14 +211,14 @@ export class OrtRunner implements Runner {
       this.counters.prefillTokens += batch.reduce((n, p) => n + p.fed.length, 0);
       this.counters.prefillSeconds += (performance.now() - began) / 1000;
       this.track(out.present);
-      let row = 0; // out.logits holds the rows of logitsRows, in its order
+      // out.logits holds the rows of logitsRows, in its order; each row predicts one target.
+      const scored = await this.scoreRows(out.logits, batch.flatMap((p) => p.targets.map((target) => [target])));
+      let row = 0;
       for (const p of batch) {
         const result = results[p.i]!;
-        for (const target of p.targets) {
-          const scored = scoreRow(out.logits, row, vocab, target);
-          result.logprob += scored.logprob;
-          if (scored.argmax !== target) result.isGreedy = false;
-          row++;
+        for (let j = 0; j < p.targets.length; j++, row++) {
+          result.logprob += scored[row]!.logprob;
+          if (!scored[row]!.greedy) result.isGreedy = false;
         }
       }
     }
@@ -256,6 +298,9 @@ export class OrtRunner implements Runner {
   }
 
   async close(): Promise<void> {
+    const head = this.head;
+    this.head = null;
+    if (head !== null) await (await head).close();
     await this.model.close();
   }
 }
@@ -266,7 +311,7 @@ export async function openOrtRunner(modelArg: string, options: OrtRunnerOptions)
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
   const sessionOptions = { device: options.device, intraOpThreads: options.threads ?? 0 };
   const { model, peftLabel } = await openOrtLlamaModel(checkpoint, options.peft, sessionOptions);
-  const runner = new OrtRunner(checkpoint, model, tokenizer, options.addBos ?? false);
+  const runner = new OrtRunner(checkpoint, model, tokenizer, options.addBos ?? false, { scoring: options.scoring });
   runner.info.peft = peftLabel;
   return runner;
 }
