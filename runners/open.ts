@@ -47,6 +47,13 @@ export async function openRunner(options: OpenRunnerOptions): Promise<Runner> {
       return ReferenceRunner.open(options.model, { offline: options.offline, env: options.env, peft: peft ?? undefined });
     }
     case 'ort': {
+      // LLaMA 3.2 Vision (mllama) has its own graphs and runner (issue 10); the config decides.
+      const { openCheckpoint } = await import('./hf/checkpoint.ts');
+      const checkpoint = await openCheckpoint(options.model, { offline: options.offline, env: options.env });
+      if (checkpoint.arch.modelType === 'mllama') {
+        const { OrtMllamaRunner } = await import('./ort/mllama-runner.ts');
+        return OrtMllamaRunner.open(checkpoint, { device: 'cpu', peft: peft ?? undefined });
+      }
       const { openOrtRunner } = await import('./ort/runner.ts');
       return openOrtRunner(options.model, { device: 'cpu', offline: options.offline, env: options.env, peft: peft ?? undefined });
     }
