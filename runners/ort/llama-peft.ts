@@ -14,7 +14,7 @@
 // - LLaMA-Adapter V1/V2 adaption prompts (PEFT adaption_prompt AdaptedAttention; official model.py):
 //   the prompt through k_proj / v_proj (no RoPE), attended by the final queries with a softmax of
 //   its own, times the gate (tanh(gate) for V2, applied on the host), joined before or after o_proj.
-import type { TextArch } from '../../harness/arch.ts';
+import type { ModelArch, TextArch } from '../../harness/arch.ts';
 import { parsePeft } from '../../harness/peft/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { AdaptionPrompt, LoraBranch } from '../peft/branch.ts';
@@ -22,10 +22,14 @@ import { applyPeftToReference, type ApplyPeftOptions } from '../peft/index.ts';
 import { referenceModules } from '../peft/modules.ts';
 import { modelWeightSource } from '../peft/tensor-source.ts';
 import { nf4QuantizedModules } from '../quant/nf4-model.ts';
-import { NF4_BLOCK, nf4Dequantize, nf4QuantizeDouble } from '../quant/nf4.ts';
-import type { ReferenceModel, TensorSource } from '../reference-weights.ts';
+import { NF4_BLOCK, NF4_CODE, nf4Dequantize, nf4QuantizeDouble } from '../quant/nf4.ts';
+import { isBnbNf4Config, Nf4TensorSource } from '../quant/nf4-checkpoint.ts';
+import { QUANT_STATE_SUFFIX, readStoredNf4, streamFloatLinear, type Nf4Packed, type Nf4StreamEvent } from '../quant/nf4-stream.ts';
+import { CheckpointWeights } from '../hf/weights.ts';
+import { loadReferenceModel, type ReferenceModel, type TensorSource } from '../reference-weights.ts';
 import type { AttentionPromptHook, AttentionWeights } from './llama-blocks.ts';
 import type { LlamaGraphPeft } from './llama-graph.ts';
+import { OrtLlamaModel, type LlamaModelOptions } from './llama-model.ts';
 import { GraphOps } from './llama-ops.ts';
 import type { OnnxGraphBuilder } from './onnx-builder.ts';
 import type { Feed } from './session.ts';
@@ -59,8 +63,8 @@ interface ModulePlan {
 interface Nf4Plan {
   k: number;
   n: number;
-  packed: Uint8Array;
-  absmax: Float32Array;
+  /** The packed codes and absmax, produced when the graph builder reaches the weight (`read` gives its fp32 values). */
+  load(read: () => Float32Array): Nf4Packed;
 }
 
 /** How the adapter changes the graph; the tensor values live in the feeds. */
@@ -144,11 +148,12 @@ function graphHooks(plan: GraphPlan): LlamaGraphPeft {
       }
       return new PeftGraphOps(g, plan);
     },
-    weight(o, name) {
+    weight(o, name, _shape, read) {
       const nf4 = plan.nf4.get(name);
       if (!nf4) return null;
-      o.g.initializer(`${name}.nf4`, nf4.packed, [nf4.packed.length]);
-      o.g.initializer(`${name}.absmax`, nf4.absmax, [nf4.absmax.length]);
+      const { packed, absmax } = nf4.load(read);
+      o.g.initializer(`${name}.nf4`, packed, [packed.length]);
+      o.g.initializer(`${name}.absmax`, absmax, [absmax.length]);
       return name;
     },
     prompt: (layer) => {
@@ -192,11 +197,8 @@ export interface OrtPeftPlan {
   peft: { graph: LlamaGraphPeft; feeds: Record<string, Feed> };
 }
 
-/**
- * The ORT graph changes and feeds that run `adapted` (a model from applyPeftToReference with its
- * PEFT state) exactly as the reference does, unmerged branches included.
- */
-export function ortPeftPlan(adapted: ReferenceModel, options: OrtPeftOptions = {}): OrtPeftPlan {
+/** The graph plan and feeds of `adapted`'s unmerged PEFT state (no NF4 base linears yet). */
+function adapterGraphPlan(adapted: ReferenceModel): { plan: GraphPlan; feeds: Record<string, Feed> } {
   const peft = adapted.peft;
   const text = adapted.text;
   const plan: GraphPlan = { text, modules: new Map(), nf4: new Map(), prompts: new Map() };
@@ -230,6 +232,17 @@ export function ortPeftPlan(adapted: ReferenceModel, options: OrtPeftOptions = {
       promptFeeds(text, layer, p, feeds);
     }
   }
+  return { plan, feeds };
+}
+
+/**
+ * The ORT graph changes and feeds that run `adapted` (a model from applyPeftToReference with its
+ * PEFT state) exactly as the reference does, unmerged branches included.
+ */
+export function ortPeftPlan(adapted: ReferenceModel, options: OrtPeftOptions = {}): OrtPeftPlan {
+  const peft = adapted.peft;
+  const { plan, feeds } = adapterGraphPlan(adapted);
+  const slots = referenceModules(adapted);
   if (options.nf4Base) {
     const baseSlots = referenceModules(options.nf4Base);
     for (const key of nf4QuantizedModules(options.nf4Base)) {
@@ -240,7 +253,7 @@ export function ortPeftPlan(adapted: ReferenceModel, options: OrtPeftOptions = {
       // NF4 round trip (a modules_to_save copy) stays fp32.
       const adaptedWeight = slots.get(key)!.get();
       const same = nf4Dequantize(tensor).every((x, i) => x === adaptedWeight[i]);
-      if (same) plan.nf4.set(`${key}.weight`, { k: slot.inp, n: slot.out, packed: tensor.packed, absmax: tensor.absmax });
+      if (same) plan.nf4.set(`${key}.weight`, { k: slot.inp, n: slot.out, load: () => ({ packed: tensor.packed, absmax: tensor.absmax }) });
     }
   }
   return { weights: modelWeightSource(adapted), peft: { graph: graphHooks(plan), feeds } };
@@ -256,4 +269,101 @@ export function ortPeftPlanFor(base: ReferenceModel, peftArg: string, options: O
   const method = peftArg.trim() === '' ? null : peftArg.endsWith('.pth') ? 'adapter-v1' : parsePeft(peftArg).method;
   const nf4 = method === 'qlora' || (options.quantizeBase === true && (method === 'lora' || method === 'adapter-v1'));
   return { ...ortPeftPlan(adapted, nf4 ? { nf4Base: base } : {}), adapted };
+}
+
+// --- QLoRA streamed from the checkpoint -------------------------------------------------------------
+
+export interface OrtQloraStreamOptions extends Omit<ApplyPeftOptions, 'mode'> {
+  /** Watches each base linear as it is loaded (tests count live fp32 linears with it). */
+  onNf4?: (event: Nf4StreamEvent) => void;
+}
+
+/** A streamed QLoRA plan: the weights to build the graph from (non-NF4 tensors only are read from it). */
+export interface OrtQloraStreamPlan extends OrtPeftPlan {
+  /** The adapter's label (`qlora unmerged`), or null with no adapter. */
+  label: string | null;
+  /** Base linears the graph stores as NF4, by checkpoint weight name. */
+  nf4Weights: string[];
+}
+
+/** Why `peftArg` cannot take the streamed QLoRA path (it needs the base weights), or null when it can. */
+export function qloraStreamBlocker(peftArg: string | undefined, options: { quantizeBase?: boolean; nf4Checkpoint: boolean }): string | null {
+  if (peftArg === undefined || peftArg.trim() === '') return options.nf4Checkpoint ? null : 'no adapter and a float checkpoint: nothing to quantize';
+  if (peftArg.endsWith('.pth')) return 'official LLaMA-Adapter releases are applied to the reference model';
+  const spec = parsePeft(peftArg);
+  if (spec.method !== 'lora' && spec.method !== 'qlora') return `${spec.method} adapters are applied to the reference model`;
+  if (!options.nf4Checkpoint && spec.method === 'lora' && options.quantizeBase !== true) return 'a LoRA adapter on a float base is not QLoRA (pass quantizeBase)';
+  if (spec.dora) return 'DoRA normalises by the base weights, which the streamed path never holds whole';
+  if (spec.modulesToSave.length > 0) return 'modules_to_save replaces base weights';
+  return null;
+}
+
+/**
+ * QLoRA (or an NF4 checkpoint, with or without a LoRA adapter) without a float model: each base
+ * linear is read from `weights` when the graph builder reaches it, quantized to NF4 (float
+ * checkpoint) or taken as stored (NF4 checkpoint, `llama-eval quantize --to nf4`), and handed to the
+ * graph as MatMulBnb4 initializers; embeddings, norms and lm_head are read as fp32 by the builder. The
+ * bytes and the LoRA feeds equal ortPeftPlanFor's (the adapter is drawn from the same seed on a model
+ * whose weight arrays are empty: unmerged LoRA without DoRA or modules_to_save reads shapes only).
+ * `weights` must stay open until the graph is built.
+ */
+export function ortQloraPlanStreamed(
+  checkpoint: { arch: ModelArch; config: Record<string, unknown> },
+  weights: CheckpointWeights,
+  peftArg: string | undefined,
+  options: OrtQloraStreamOptions = {},
+): OrtQloraStreamPlan {
+  const nf4Checkpoint = isBnbNf4Config(checkpoint.config);
+  const blocker = qloraStreamBlocker(peftArg, { quantizeBase: options.quantizeBase, nf4Checkpoint });
+  if (blocker !== null) throw new InputError(`--peft ${peftArg ?? '(none)'}: the streamed QLoRA load does not apply (${blocker}); use ortPeftPlanFor`);
+  const empty = new Float32Array(0);
+  const shell = loadReferenceModel(checkpoint.arch, checkpoint.config, { has: (name) => weights.has(name), readFloat32: () => empty });
+  const adapted = applyPeftToReference(shell, peftArg, { ...options, mode: 'unmerged' });
+  const { plan, feeds } = adapterGraphPlan(adapted);
+  const nf4Weights: string[] = [];
+  const slots = referenceModules(shell);
+  for (const key of nf4QuantizedModules(shell)) {
+    const name = `${key}.weight`;
+    const slot = slots.get(key)!;
+    if (nf4Checkpoint) {
+      // bitsandbytes stores exactly these modules as 4-bit; anything it left in float stays fp32.
+      if (!weights.has(`${name}${QUANT_STATE_SUFFIX}`)) continue;
+      plan.nf4.set(name, { k: slot.inp, n: slot.out, load: () => storedForGraph(weights, name, [slot.out, slot.inp], options.onNf4) });
+    } else {
+      plan.nf4.set(name, { k: slot.inp, n: slot.out, load: (read) => streamFloatLinear(name, read, options.onNf4) });
+    }
+    nf4Weights.push(name);
+  }
+  const source: TensorSource = nf4Checkpoint ? new Nf4TensorSource(weights) : weights;
+  return { weights: source, peft: { graph: graphHooks(plan), feeds }, label: adapted.peft?.label ?? null, nf4Weights };
+}
+
+/** A stored NF4 weight as MatMulBnb4 runs it: ORT's NF4 code book and this graph's block size only. */
+function storedForGraph(weights: CheckpointWeights, name: string, shape: readonly number[], onEvent?: (e: Nf4StreamEvent) => void): Nf4Packed {
+  const stored = readStoredNf4(weights, name, shape);
+  const why = stored.blockSize !== NF4_BLOCK ? `has blocksize ${stored.blockSize}` : stored.quantMap.some((v, i) => v !== NF4_CODE[i]) ? 'has a quant_map other than bitsandbytes\' NF4 code book (FP4?)' : null;
+  if (why !== null) throw new InputError(`${weights.dir}: NF4 weight "${name}" ${why}; the graph's MatMulBnb4 runs NF4 with blocksize ${NF4_BLOCK} (re-quantize the float model with llama-eval quantize --to nf4)`);
+  onEvent?.({ kind: 'nf4-read', name });
+  return { packed: stored.packed, absmax: stored.absmax };
+}
+
+/**
+ * An OrtLlamaModel on an NF4 base streamed from `checkpoint` (ortQloraPlanStreamed), with external
+ * data past 1 GiB as OrtLlamaModel.create decides. The checkpoint's weights are closed on return.
+ */
+export async function openOrtQloraModel(
+  checkpoint: { dir: string; arch: ModelArch; config: Record<string, unknown> },
+  peftArg: string | undefined,
+  options: OrtQloraStreamOptions & LlamaModelOptions = {},
+): Promise<{ model: OrtLlamaModel; label: string | null }> {
+  const weights = CheckpointWeights.open(checkpoint.dir);
+  try {
+    const plan = ortQloraPlanStreamed(checkpoint, weights, peftArg, options);
+    // No prepacked copies: lm_head's Gemm would add one of the fp32 (tied) embedding, the largest
+    // tensor left, which the Gather keeps too (bench:peft measures what this saves).
+    const model = await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, plan.weights, { disablePrepacking: true, ...options, peft: plan.peft });
+    return { model, label: plan.label };
+  } finally {
+    weights.close();
+  }
 }

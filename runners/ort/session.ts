@@ -20,6 +20,12 @@ export interface SessionOptions {
   /** Threads inside one op; 0 lets ORT pick (one per physical core). */
   intraOpThreads?: number;
   graphOptimization?: GraphOptLevel;
+  /**
+   * ORT config `session.disable_prepacking`: kernels keep their constant weights as given instead of
+   * adding a prepacked copy (the QLoRA graph's tied embedding would otherwise be held twice, by the
+   * Gather and by the lm_head Gemm's packed copy).
+   */
+  disablePrepacking?: boolean;
 }
 
 export type TensorData = Float32Array | Uint8Array | Int32Array | BigInt64Array | Uint16Array | Int8Array;
@@ -80,6 +86,7 @@ export class OrtSession {
       graphOptimizationLevel: options.graphOptimization ?? 'all',
       // The benches time steady state; the arena keeps repeated runs allocation-free.
       enableCpuMemArena: true,
+      ...(options.disablePrepacking ? { extra: { session: { disable_prepacking: '1' } } } : {}),
     };
     const session = typeof model === 'string'
       ? await ort.InferenceSession.create(model, sessionOptions)

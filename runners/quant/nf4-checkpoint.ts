@@ -18,8 +18,9 @@ import type { Checkpoint } from '../hf/checkpoint.ts';
 import { loadReferenceModel, type ReferenceModel, type TensorSource } from '../reference-weights.ts';
 import { ABSMAX_BLOCK, doubleQuantizeAbsmax, NF4_BLOCK, NF4_CODE, nf4Quantize } from './nf4.ts';
 import { f32Bytes, writeRawSafetensors, type RawTensor } from './safetensors-raw.ts';
+import { QUANT_STATE_SUFFIX, readStoredNf4 } from './nf4-stream.ts';
 
-export const QUANT_STATE_SUFFIX = '.quant_state.bitsandbytes__nf4';
+export { QUANT_STATE_SUFFIX };
 
 /** BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True).to_dict(). */
 export function bnbNf4QuantizationConfig(computeDtype = 'float32'): Record<string, unknown> {
@@ -102,11 +103,6 @@ export function writeNf4Checkpoint(checkpoint: Checkpoint, outDir: string): stri
   return quantized;
 }
 
-/** float32 view of raw little-endian bytes (copied, so alignment does not matter). */
-function asF32(bytes: Uint8Array): Float32Array {
-  return new Float32Array(Uint8Array.from(bytes).buffer);
-}
-
 /** Reads an NF4 checkpoint's weights as float32: quantized ones are dequantized on read. */
 export class Nf4TensorSource implements TensorSource {
   constructor(private readonly weights: CheckpointWeights) {}
@@ -117,40 +113,13 @@ export class Nf4TensorSource implements TensorSource {
 
   readFloat32(name: string, options: { expectShape?: readonly number[] } = {}): Float32Array {
     if (!this.weights.has(`${name}${QUANT_STATE_SUFFIX}`)) return this.weights.readFloat32(name, options);
-    const where = `${this.weights.dir}: NF4 weight "${name}"`;
-    let state: { quant_type?: unknown; blocksize?: unknown; shape?: unknown; nested_blocksize?: unknown; nested_offset?: unknown };
-    try {
-      state = JSON.parse(new TextDecoder().decode(this.weights.readBytes(`${name}${QUANT_STATE_SUFFIX}`))) as typeof state;
-    } catch (error) {
-      throw new InputError(`${where}: quant_state is not valid JSON (${(error as Error).message})`);
-    }
-    const shape = state.shape;
-    if (state.quant_type !== 'nf4' || typeof state.blocksize !== 'number' || !Array.isArray(shape) || typeof state.nested_offset !== 'number' || typeof state.nested_blocksize !== 'number') {
-      throw new InputError(`${where}: quant_state must give quant_type "nf4", blocksize, shape, nested_blocksize and nested_offset (only double-quantized NF4 is read)`);
-    }
-    const want = options.expectShape;
-    if (want && (want.length !== shape.length || want.some((d, i) => d !== shape[i]))) {
-      throw new InputError(`${where} has shape [${shape.join(', ')}], expected [${want.join(', ')}] from config.json`);
-    }
-    const n = (shape as number[]).reduce((a, b) => a * b, 1);
-    const packed = this.weights.readBytes(name);
-    const qabsmax = this.weights.readBytes(`${name}.absmax`);
-    const quantMap = asF32(this.weights.readBytes(`${name}.quant_map`));
-    const nestedAbsmax = asF32(this.weights.readBytes(`${name}.nested_absmax`));
-    const nestedMap = asF32(this.weights.readBytes(`${name}.nested_quant_map`));
-    const blocks = Math.ceil(n / state.blocksize);
-    if (packed.length !== Math.ceil(n / 2) || qabsmax.length !== blocks || quantMap.length !== 16 || nestedMap.length !== 256) {
-      throw new InputError(`${where}: tensor sizes do not match quant_state shape [${shape.join(', ')}] with blocksize ${state.blocksize}`);
-    }
-    // dequantize_blockwise(absmax, state2) + offset, then code * absmax (dequantize_4bit).
-    const absmax = new Float32Array(blocks);
-    for (let b = 0; b < blocks; b++) {
-      absmax[b] = Math.fround(nestedMap[qabsmax[b]!]! * nestedAbsmax[Math.floor(b / state.nested_blocksize)]!) + state.nested_offset;
-    }
+    // dequantize_4bit: code * absmax, with the file's own code book.
+    const { packed, absmax, shape, blockSize, quantMap } = readStoredNf4(this.weights, name, options.expectShape);
+    const n = shape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const byte = packed[i >> 1]!;
-      out[i] = quantMap[(i & 1) === 0 ? byte >> 4 : byte & 0x0f]! * absmax[Math.floor(i / state.blocksize)]!;
+      out[i] = quantMap[(i & 1) === 0 ? byte >> 4 : byte & 0x0f]! * absmax[Math.floor(i / blockSize)]!;
     }
     return out;
   }
