@@ -7,7 +7,7 @@ import { resolveLocalCheckpoint } from '../../runners/hf/checkpoint.ts';
 import type { RemoteOptions } from '../../runners/open.ts';
 import type { Backend } from '../../runners/types.ts';
 import type { Protocol } from '../../suites/types.ts';
-import { executeRun, type ExecuteResult, type TaskPreparation } from './execute.ts';
+import { CellProcesses, executeRun, type ExecuteResult, type TaskPreparation } from './execute.ts';
 import { buildManifest, sha256File, type ManifestFile } from './manifest.ts';
 import type { CellCache } from './cell.ts';
 import { planRun, type Cell, type PlanPeft, type Shard } from './plan.ts';
@@ -100,6 +100,18 @@ function cacheKeys(options: EvaluateOptions, models: Map<string, ManifestFile[]>
 }
 
 export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult> {
+  // The first cell's process starts now: its ~1 s of loading overlaps the registry import, the file
+  // hashing and the data loading below, which used to come before it (bench:run).
+  const processes = new CellProcesses(options.env ?? process.env, options.taskModule);
+  processes.prestart();
+  try {
+    return await prepareAndExecute(options, processes);
+  } finally {
+    await processes.close();
+  }
+}
+
+async function prepareAndExecute(options: EvaluateOptions, processes: CellProcesses): Promise<ExecuteResult> {
   const all = await importTasks(options.taskModule);
   const tasks = selectTasks(all, options.suites, options.tasks);
   const plan = planRun({
@@ -137,6 +149,6 @@ export async function evaluate(options: EvaluateOptions): Promise<ExecuteResult>
     expectedMetrics: (cell) => byName.get(cell.task)?.metrics[cell.protocol],
     manifest: (runId) => buildManifest({ runId, seed: options.seed, files, config }),
     taskModule: options.taskModule, offline: options.offline, env: options.env, remote: options.remote, progress: options.progress,
-    batchSize: options.batchSize, cacheFor: cacheKeys(options, models, adapters), shard: options.shard,
+    batchSize: options.batchSize, cacheFor: cacheKeys(options, models, adapters), shard: options.shard, processes,
   });
 }

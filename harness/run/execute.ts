@@ -44,6 +44,8 @@ export interface ExecuteOptions {
   cacheFor?: (cell: Cell) => CellCache | null;
   /** `--shard i/N`: run only this slice of `plan` (plan.ts shardPlan); the manifest records it for `merge`. */
   shard?: Shard;
+  /** Cell processes the caller started early (evaluate.ts); closed here when the run ends. */
+  processes?: CellProcesses;
 }
 
 /** Config keys that differ between machines without changing a number, so shards of one plan may differ in them. */
@@ -87,7 +89,7 @@ export function completedCells(records: readonly RunRecord[], cells: readonly Ce
 
 type ForkResult = { outcome: CellOutcome } | { failed: string } | { crashed: string };
 
-/** A forked cell process, started before its cell is known so that its start-up overlaps the cell before. */
+/** A forked cell process, started before its cell is known so that its start-up overlaps other work. */
 interface Worker {
   child: ChildProcess;
   /** Set once the process has exited (possibly before it was given a cell). */
@@ -107,21 +109,78 @@ function spawnWorker(env: NodeJS.ProcessEnv, taskModule: string | undefined): Wo
   return worker;
 }
 
+/** Resolves once the process is gone (or never started). */
+function exited(worker: Worker): Promise<void> {
+  if (worker.exit || worker.startError) return Promise.resolve();
+  return new Promise((resolve) => {
+    worker.child.once('exit', () => resolve());
+    worker.child.once('error', () => resolve());
+  });
+}
+
+/**
+ * Cell processes started ahead of their cells. A process takes ~1 s to load tsx, the runners and the
+ * task registry; started early, that overlaps the parent's own preparation (the first cell) or the
+ * cell before (the others). Every cell still gets a fresh process of its own.
+ */
+export class CellProcesses {
+  private spare: Worker | null = null;
+  /** Processes given a cell; each exits by itself once it has reported. */
+  private readonly taken: Worker[] = [];
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly taskModule: string | undefined;
+
+  constructor(env: NodeJS.ProcessEnv, taskModule: string | undefined) {
+    this.env = env;
+    this.taskModule = taskModule;
+  }
+
+  /** Starts a process for a cell to come, unless one is already waiting. */
+  prestart(): void {
+    this.spare ??= spawnWorker(this.env, this.taskModule);
+  }
+
+  /** The process for the cell about to run: the waiting one, else a new one. */
+  take(): Worker {
+    const worker = this.spare ?? spawnWorker(this.env, this.taskModule);
+    this.spare = null;
+    this.taken.push(worker);
+    return worker;
+  }
+
+  /**
+   * Ends a waiting process that no cell will need (it has no cell, so it holds nothing), and waits for
+   * the cells' processes to be gone, so that a finished run leaves none behind.
+   */
+  async close(): Promise<void> {
+    const gone = this.taken.splice(0);
+    if (this.spare) {
+      if (!this.spare.exit) this.spare.child.kill();
+      gone.push(this.spare);
+      this.spare = null;
+    }
+    await Promise.all(gone.map(exited));
+  }
+}
+
+/**
+ * Settles on the cell's result message, without waiting for the process to exit: by then the cell has
+ * written and closed its records, and its exit (~35 ms, tearing down the runtime) overlaps the next cell.
+ * A process that exits without a result crashed.
+ */
 function runInChild(cell: Cell, message: ToWorker, progress: Progress, worker: Worker): Promise<ForkResult> {
   return new Promise((resolve) => {
     const { child } = worker;
-    let result: ForkResult | null = null;
     const died = (code: number | null, signal: NodeJS.Signals | null): ForkResult =>
-      result ?? { crashed: worker.startError ?? `cell process for ${cell.id} died (${signal ? `signal ${signal}` : `exit code ${code}`}) before reporting a result` };
+      ({ crashed: worker.startError ?? `cell process for ${cell.id} died (${signal ? `signal ${signal}` : `exit code ${code}`}) before reporting a result` });
     if (worker.exit) return resolve(died(worker.exit.code, worker.exit.signal));
     child.on('message', (m: FromWorker) => {
       if (m.type === 'progress') progress.cellDocs(m.done, m.total, m.tokens);
-      else if (m.type === 'done') result = { outcome: m.outcome };
-      else result = { failed: m.message };
+      else if (m.type === 'done') resolve({ outcome: m.outcome });
+      else resolve({ failed: m.message });
     });
-    child.on('error', (e) => {
-      result ??= { crashed: `cannot start the cell process: ${e.message}` };
-    });
+    // A promise settles once: after a result message, the exit changes nothing. A start error
+    // (spawnWorker's startError) is reported when the process exits.
     child.on('exit', (code, signal) => resolve(died(code, signal)));
     child.send(message);
   });
@@ -151,8 +210,8 @@ export async function executeRun(options: ExecuteOptions): Promise<ExecuteResult
   const pending = plan.cells.filter((c) => !done.has(c.id));
   const label = (c: Cell) => c.id.split('/').slice(0, -1).join('/');
   let runnerSeconds = 0;
-  const env = options.env ?? process.env;
-  let spare: Worker | null = null;
+  const processes = options.processes ?? new CellProcesses(options.env ?? process.env, options.taskModule);
+  let closing: Promise<void> = Promise.resolve();
   try {
     for (const [index, cell] of plan.cells.entries()) {
       if (done.has(cell.id)) continue;
@@ -176,11 +235,11 @@ export async function executeRun(options: ExecuteOptions): Promise<ExecuteResult
         recordsPath, runId, taskModule: options.taskModule, offline: options.offline, env: options.env, remote: options.remote,
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }), ...(cache ? { cache } : {}),
       };
-      const worker = spare ?? spawnWorker(env, options.taskModule);
-      // The next cell's process starts now and loads its modules while this cell runs (~0.6 s a cell saved);
-      // every cell still gets a fresh process of its own. Not when this is the last cell to run.
-      spare = plan.cells.slice(index + 1).some((c) => !done.has(c.id)) ? spawnWorker(env, options.taskModule) : null;
-      const result = await runInChild(cell, { type: 'run', cell, ctx }, progress, worker);
+      const running = runInChild(cell, { type: 'run', cell, ctx }, progress, processes.take());
+      // The next cell's process starts now (after this cell's message is sent: forking takes a few ms)
+      // and loads its modules while this cell runs (~0.6 s a cell saved). Not when this is the last cell to run.
+      if (plan.cells.slice(index + 1).some((c) => !done.has(c.id))) processes.prestart();
+      const result = await running;
       if ('crashed' in result) {
         errorRecord(result.crashed, 'process');
         progress.cellEnd(label(cell), `error: ${result.crashed}`);
@@ -196,12 +255,14 @@ export async function executeRun(options: ExecuteOptions): Promise<ExecuteResult
       }
     }
   } finally {
-    // A spare left over (the remaining cells were skipped) is not needed; it has no cell, so it holds nothing.
-    if (spare && !spare.exit) spare.child.kill();
+    // A spare left over (the remaining cells were skipped or already done) is not needed. The last
+    // cell's process exits while the summary is built (its records are closed before it reports).
+    closing = processes.close();
     progress.stop();
   }
   const { records, problems } = readRecords(recordsPath);
   const summary = summarize({ runId, outDir, plan, records, skipped, problems: problems.map((p) => p.message) });
   writeJsonAtomic(join(outDir, 'results.json'), summary);
+  await closing;
   return { summary, resumedCells: plan.cells.length - pending.length, runnerSeconds };
 }

@@ -1,9 +1,9 @@
 // Child-process entry for one cell (forked by execute.ts with tsx). A cell that throws writes its
 // own error record here and reports `failed`; one that dies outright (OOM, native crash,
 // process.exit in a task) never reports, and the parent writes the error record for it.
-import { appendRecords } from '../../results/store.ts';
-import { runCell, type CellContext, type CellOutcome } from './cell.ts';
+import type { CellContext, CellOutcome } from './cell.ts';
 import type { Cell } from './plan.ts';
+import { throttleProgress } from './progress-throttle.ts';
 import { importTasks } from './tasks.ts';
 
 export type ToWorker = { type: 'run'; cell: Cell; ctx: Omit<CellContext, 'onProgress'> };
@@ -11,6 +11,23 @@ export type FromWorker =
   | { type: 'progress'; done: number; total: number; tokens: number }
   | { type: 'done'; outcome: CellOutcome }
   | { type: 'failed'; message: string };
+
+// The process is started ahead of its cell (execute.ts), so its ~1 s of module loading overlaps other
+// work; the first cell's still waits for it. The cell engine and the task registry (argv[2], else the
+// default) load at once: tsx resolves and transforms modules on its own thread, so one graph's
+// evaluation overlaps the other's loading. A registry that fails to load is reported by the cell's own
+// import of it (cell.ts).
+const tasksLoaded = importTasks(process.argv[2] || undefined).catch(() => undefined);
+const cellEngine = import('./cell.ts');
+const recordStore = import('../../results/store.ts');
+// Settled here so a failure is not an unhandled rejection before a cell asks for it.
+cellEngine.catch(() => undefined);
+recordStore.catch(() => undefined);
+// Then what a model cell imports at its end (cell.ts, params records), while the process waits.
+void Promise.all([tasksLoaded, cellEngine]).then(() => import('../params/report.ts')).catch(() => undefined);
+
+/** Progress messages at most this often (progress-throttle.ts). */
+const PROGRESS_EVERY_MS = 100;
 
 function send(message: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -22,11 +39,13 @@ function send(message: FromWorker): Promise<void> {
 async function handle(message: ToWorker): Promise<number> {
   const { cell, ctx } = message;
   try {
-    const outcome = await runCell(cell, { ...ctx, onProgress: (done, total, tokens) => void send({ type: 'progress', done, total, tokens }) });
+    const { runCell } = await cellEngine;
+    const outcome = await runCell(cell, { ...ctx, onProgress: throttleProgress((done, total, tokens) => void send({ type: 'progress', done, total, tokens }), PROGRESS_EVERY_MS) });
     await send({ type: 'done', outcome });
     return 0;
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
+    const { appendRecords } = await recordStore;
     appendRecords(ctx.recordsPath, [{
       kind: 'error', run_id: ctx.runId, cell_id: cell.id, time: new Date().toISOString(),
       message: e.message || e.name, stack: e.stack, task: cell.task, stage: 'execute',
@@ -35,11 +54,6 @@ async function handle(message: ToWorker): Promise<number> {
     return 1;
   }
 }
-
-// Import the task registry (argv[2], else the default) while waiting for a cell: the process is
-// started one cell ahead (execute.ts), so this ~0.25 s overlaps the previous cell. A failure here
-// is reported by the cell's own import.
-void importTasks(process.argv[2] || undefined).catch(() => undefined);
 
 // A spare process whose parent has gone (killed run, or no cell left for it) has nothing to do.
 process.once('disconnect', () => process.exit(0));

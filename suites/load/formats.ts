@@ -116,21 +116,34 @@ export async function readDelimited(path: string, delimiter: ',' | '\t', columns
   });
 }
 
-/** A parquet file (HF Hub datasets), read with hyparquet; BigInt cells become numbers. */
+/**
+ * A parquet file (HF Hub datasets), read with hyparquet. String columns carry the UTF8/STRING
+ * annotation and come back as strings; un-annotated BYTE_ARRAY columns (pyarrow's `binary`, e.g. the
+ * bytes of HF datasets' Image feature, a `{bytes, path}` struct) come back as Uint8Array: hyparquet's
+ * default `utf8: true` would decode those bytes as UTF-8 text, which destroys them. BigInt cells
+ * become numbers.
+ */
 export async function readParquet(path: string): Promise<LocatedRow[]> {
   let objects: Record<string, unknown>[];
   try {
-    objects = await parquetReadObjects({ file: await asyncBufferFromFile(path) });
+    objects = await parquetReadObjects({ file: await asyncBufferFromFile(path), utf8: false });
   } catch (e) {
     throw new InputError(`${path}: not a readable parquet file (${(e as Error).message}); expected the Hub's parquet file unchanged`);
   }
   return objects.map((row, i) => ({ row: normalizeBigInts(row) as Record<string, unknown>, where: `${path} row ${i + 1}` }));
 }
 
+/** Only plain objects (parquet structs) are walked: a Uint8Array or Date cell is a value, not a record. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (!isRecord(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 function normalizeBigInts(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
   if (Array.isArray(v)) return v.map(normalizeBigInts);
-  if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalizeBigInts(x)]));
+  if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalizeBigInts(x)]));
   return v;
 }
 
@@ -138,9 +151,21 @@ export function rowError(where: string, message: string): InputError {
   return new InputError(`${where}: ${message}`);
 }
 
-/** A required string field. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A required string field. Bytes are decoded as UTF-8: a parquet writer that leaves a text column
+ * un-annotated (plain BYTE_ARRAY) gives it as bytes now that readParquet keeps binary columns binary.
+ */
 export function str(r: LocatedRow, name: string): string {
   const v = r.row[name];
+  if (v instanceof Uint8Array) {
+    try {
+      return strictUtf8.decode(v);
+    } catch {
+      throw rowError(r.where, `field "${name}" is binary data, not UTF-8 text; expected a string column`);
+    }
+  }
   if (typeof v !== 'string') throw rowError(r.where, `field "${name}" missing or not a string (got ${JSON.stringify(v)?.slice(0, 40) ?? 'nothing'})`);
   return v;
 }

@@ -14,8 +14,6 @@
 // Default: the synthetic sample in suites/data/medical-vqa (see its SOURCE.md: not real data).
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
-import { InputError } from '../../results/errors.ts';
 import { readRows, rowError, str, type LocatedRow } from '../load/formats.ts';
 import { loadDocs } from '../load/source.ts';
 import type { Task } from '../types.ts';
@@ -58,31 +56,16 @@ function answerTypeOf(r: LocatedRow, answer: string): 'closed' | 'open' {
   return t === 'CLOSED' ? 'closed' : 'open';
 }
 
-/**
- * Parquet rows with binary columns kept as bytes: hyparquet's default (`utf8: true`, what
- * suites/load/formats.ts readParquet uses) decodes un-annotated BYTE_ARRAY cells, i.e. the image
- * bytes, as UTF-8 text, which destroys them. String columns carry the UTF8 annotation and stay text.
- */
-async function readParquetKeepingBytes(path: string): Promise<LocatedRow[]> {
-  let objects: Record<string, unknown>[];
-  try {
-    objects = await parquetReadObjects({ file: await asyncBufferFromFile(path), utf8: false });
-  } catch (e) {
-    throw new InputError(`${path}: not a readable parquet file (${(e as Error).message}); expected the Hub's parquet file unchanged`);
-  }
-  return objects.map((row, i) => ({ row, where: `${path} row ${i + 1}` }));
-}
-
 export async function readMedicalVqa(paths: string[]): Promise<MedicalVqaDoc[]> {
   const [file] = paths;
   if (file === undefined) return [];
-  const rows = file.endsWith('.parquet') ? await readParquetKeepingBytes(file) : await readRows(file);
+  // readRows keeps parquet's binary columns (the embedded image) as bytes.
+  const rows = await readRows(file);
   return rows.map((r, i) => {
     const question = str(r, 'question');
     // Parquet/JSON may give answers as numbers (PathVQA has numeric answers).
     const rawAnswer = r.row.answer;
-    if (typeof rawAnswer !== 'string' && typeof rawAnswer !== 'number' && typeof rawAnswer !== 'bigint') throw rowError(r.where, 'field "answer" missing or not a string');
-    const answer = String(rawAnswer);
+    const answer = typeof rawAnswer === 'number' ? String(rawAnswer) : str(r, 'answer');
     const id = [r.row.qid, r.row.id].find((v) => typeof v === 'string' || typeof v === 'number');
     const image = imageOf(r, file);
     return {

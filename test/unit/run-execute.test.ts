@@ -4,9 +4,10 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { evaluate, type EvaluateOptions } from '../../harness/run/evaluate.ts';
 import { nullLogprob } from '../../runners/null.ts';
+import { InputError } from '../../results/errors.ts';
 import { readRecords } from '../../results/store.ts';
 import { RecordSchema, type RunRecord, type SampleRecord } from '../../results/schema.ts';
 import { MC_DOCS } from '../fixtures/run/tasks.ts';
@@ -58,6 +59,16 @@ describe('executeRun', () => {
     expect(rs.filter((r) => r.kind === 'error').map((r) => (r.kind === 'error' ? r.stage : ''))).toEqual(['execute', 'process', 'load']);
     // A skipped task is listed, never scored as zero.
     expect(rs.some((r) => r.kind === 'metric' && r.task === 'mc-skipped')).toBe(false);
+  });
+
+  it('a run refused on bad input (an unknown task) leaves no cell process behind', async () => {
+    // evaluate() starts the first cell's process before it checks the task names (to overlap its start-up).
+    // The finished run above leaves none either: evaluate() waits for its cells' processes to exit (a
+    // process's handle is released a tick after its exit event, hence the short wait).
+    const processes = (): number => process.getActiveResourcesInfo().filter((r) => r === 'ProcessWrap').length;
+    await vi.waitFor(() => expect(processes()).toBe(0), { timeout: 500, interval: 10 });
+    await expect(evaluate(options(['no-such-task']))).rejects.toThrow(InputError);
+    await vi.waitFor(() => expect(processes()).toBe(0), { timeout: 500, interval: 10 });
   });
 
   it('writes records that all validate, and metrics equal to the mean of the sample metrics', async () => {

@@ -5,8 +5,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../results/errors.ts';
+import { readParquet, str } from '../../suites/load/formats.ts';
 import { TASKS } from '../../suites/registry.ts';
 import type { LoadOutcome, Task, TaskLoadOptions } from '../../suites/types.ts';
 
@@ -167,6 +169,46 @@ describe('--data in the Hub formats', () => {
     // File order, not JSON.parse's numeric key order.
     expect(docs.map((d) => task('pubmedqa').multipleChoice!(d).gold)).toEqual([2, 1]);
     expect(task('pubmedqa').multipleChoice!(docs[0]).context).toBe('Abstract: c1\nc2\nQuestion: Q?\nAnswer:');
+  });
+});
+
+describe('parquet binary columns', () => {
+  it('come back as bytes (a PNG that decodes to its pixels) while string columns stay strings', async () => {
+    // A 3x2 RGB image whose pixels are given here; sharp encodes it as PNG and decodes it back.
+    const pixels = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 200, 150, 100, 7, 8, 9]);
+    const png = await sharp(pixels, { raw: { width: 3, height: 2, channels: 3 } }).png().toBuffer();
+    // A PNG starts with 0x89 'PNG': not valid UTF-8, so decoding it as text cannot give the bytes back.
+    expect(png[0]).toBe(0x89);
+    const file = join(root, 'binary.parquet');
+    // DuckDB BLOB -> un-annotated BYTE_ARRAY; VARCHAR -> BYTE_ARRAY annotated UTF8. The struct is HF
+    // datasets' Image feature layout ({bytes, path}, as in flaviagiammarino/vqa-rad).
+    const hex = png.toString('hex');
+    await writeParquet(file, `SELECT {'bytes': from_hex('${hex}'), 'path': 'synpic1.png'} AS image, from_hex('${hex}') AS raw,
+      'café ✓' AS caption, ['a', 'b'] AS tags, 42::BIGINT AS n`);
+    const [row] = await readParquet(file);
+    const { image, raw, caption, tags, n } = row!.row as { image: { bytes: unknown; path: unknown }; raw: unknown; caption: unknown; tags: unknown; n: unknown };
+    expect(caption).toBe('café ✓');
+    expect(tags).toEqual(['a', 'b']);
+    expect(n).toBe(42);
+    expect(image.path).toBe('synpic1.png');
+    for (const bytes of [image.bytes, raw]) {
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect(Buffer.from(bytes as Uint8Array).equals(png)).toBe(true);
+      const decoded = await sharp(bytes as Uint8Array).raw().toBuffer({ resolveWithObject: true });
+      expect([decoded.info.width, decoded.info.height, decoded.info.channels]).toEqual([3, 2, 3]);
+      expect([...decoded.data]).toEqual([...pixels]);
+    }
+  });
+
+  it('a text column written without the UTF8 annotation is read as a string field; binary is refused as one', async () => {
+    const file = join(root, 'unannotated.parquet');
+    // encode() gives the UTF-8 bytes as a BLOB, i.e. an un-annotated BYTE_ARRAY column.
+    await writeParquet(file, `SELECT encode('naïve question') AS question, from_hex('89504e47') AS image`);
+    const [row] = await readParquet(file);
+    expect(row!.row.question).toBeInstanceOf(Uint8Array);
+    expect(str(row!, 'question')).toBe('naïve question');
+    expect(() => str(row!, 'image')).toThrow(InputError);
+    expect(() => str(row!, 'image')).toThrow(/unannotated\.parquet row 1: field "image" is binary data, not UTF-8 text/);
   });
 });
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../results/errors.ts';
 import { medicalVqa } from '../../suites/medical-vqa/medical-vqa.ts';
@@ -11,6 +12,14 @@ import { decodeRgb } from '../../runners/vision/mllama-preprocess.ts';
 const OFFLINE = { offline: true, env: { HF_HUB_CACHE: '/nonexistent-llama-eval-cache' } };
 const tmp = mkdtempSync(join(tmpdir(), 'medical-vqa-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Writes `select` to `file` as parquet with DuckDB (an independent writer). */
+async function duckdbCopy(select: string, file: string): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  await conn.run(`COPY (${select}) TO '${file}' (FORMAT PARQUET)`);
+  conn.closeSync();
+}
 
 describe('medical-vqa scoring', () => {
   it('normalises and scores open answers as SQuAD v1.1 evaluate.py does', () => {
@@ -73,6 +82,27 @@ describe('medical-vqa data', () => {
       ['where is the lesion?', 'left lung', 'open'],
     ]);
     expect(Buffer.from(medicalVqa.generation!(out.docs[0]!).images![0]!)).toEqual(png);
+  });
+
+  it('decodes a parquet-embedded PNG to the pixels it was made from, through --data and the shared loader', async () => {
+    // 2x2 RGB pixels given here, PNG-encoded by sharp; the PNG signature byte 0x89 is not UTF-8,
+    // so a loader that decoded the binary column as text would lose it.
+    const pixels = Uint8Array.from([0, 0, 0, 255, 255, 255, 128, 64, 32, 1, 2, 3]);
+    const png = await sharp(pixels, { raw: { width: 2, height: 2, channels: 3 } }).png().toBuffer();
+    const file = join(tmp, 'pixels.parquet');
+    await duckdbCopy(`SELECT {'bytes': from_hex('${png.toString('hex')}'), 'path': 'p.png'} AS image, 'what is shown?' AS question, 'chest' AS answer, 'OPEN' AS answer_type`, file);
+    const out = await medicalVqa.load({ ...OFFLINE, dataPath: file });
+    if (out.status !== 'loaded') throw new Error(out.reason);
+    expect(out.docs.map((d) => [d.question, d.answer, d.answerType, d.imageSource])).toEqual([['what is shown?', 'chest', 'open', `${file} row 1 (p.png)`]]);
+    const rgb = await decodeRgb(medicalVqa.generation!(out.docs[0]!).images![0]!, out.docs[0]!.imageSource);
+    expect([rgb.width, rgb.height, [...rgb.data]]).toEqual([2, 2, [...pixels]]);
+  });
+
+  it('names the parquet row whose image struct has no bytes', async () => {
+    const file = join(tmp, 'nobytes.parquet');
+    await duckdbCopy(`SELECT {'bytes': NULL::BLOB, 'path': 'p.png'} AS image, 'q?' AS question, 'yes' AS answer`, file);
+    await expect(medicalVqa.load({ ...OFFLINE, dataPath: file })).rejects.toThrow(InputError);
+    await expect(medicalVqa.load({ ...OFFLINE, dataPath: file })).rejects.toThrow(/nobytes\.parquet row 1: column "image" has no embedded bytes/);
   });
 
   it('names the row of a missing image, a bad answer_type and a corrupt image', async () => {
