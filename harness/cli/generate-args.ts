@@ -19,6 +19,7 @@ export const GENERATE_COMMAND: CommandSpec = {
       .option('top-p', { type: 'number', default: 1, describe: 'Nucleus sampling: keep the most probable tokens up to this probability mass' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the sampler (same seed, same tokens)' })
       .option('device', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'ORT execution provider (cuda needs the onnxruntime-node CUDA binaries)' })
+      .option('dtype', { choices: ['fp32', 'fp16'] as const, default: 'fp32' as const, describe: 'ORT compute dtype: fp16 halves the weights (RMSNorm/softmax/logits stay fp32 as in HF fp16 LLaMA); not with --peft' })
       .option('peft', { type: 'string', describe: 'HF PEFT adapter directory, or a spec (lora:r=8) applied as PEFT initialises it (identity, except QLoRA\'s NF4 base)' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never download (also HF_HUB_OFFLINE=1)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {"text", "token_ids"} of the generated tokens only (field names are a stable contract)' })

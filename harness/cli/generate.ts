@@ -31,9 +31,9 @@ async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer
   return generated;
 }
 
-async function ortGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', sampling: Sampling, peft: string | undefined): Promise<number[]> {
+async function ortGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', sampling: Sampling, peft: string | undefined, dtype: 'fp32' | 'fp16'): Promise<number[]> {
   const { OrtRunner, openOrtLlamaModel } = await import('../../runners/ort/runner.ts');
-  const runner = new OrtRunner(checkpoint, (await openOrtLlamaModel(checkpoint, peft, { device })).model, tokenizer);
+  const runner = new OrtRunner(checkpoint, (await openOrtLlamaModel(checkpoint, peft, { device, dtype })).model, tokenizer);
   try {
     return await runner.complete(prompt, maxNew, { sampling });
   } finally {
@@ -52,13 +52,15 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const device = args.device === 'cuda' ? 'cuda' : 'cpu';
   if (args.backend === 'reference' && device === 'cuda') throw new InputError('--device cuda: the reference backend runs on the CPU only; use --backend ort');
   const peft = args.peft === undefined ? undefined : String(args.peft);
+  const dtype = args.dtype === 'fp16' ? 'fp16' : 'fp32';
+  if (args.backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
   const prompt = tokenizer.encode(String(args.prompt ?? ''));
   if (prompt.length === 0) throw new InputError('--prompt: the prompt has no tokens (and the tokenizer adds no BOS); give some text');
   const tokenIds = args.backend === 'reference'
     ? await referenceGreedy(checkpoint, tokenizer, prompt, maxNew, peft)
-    : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling, peft);
+    : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling, peft, dtype);
   const text = tokenizer.decode(tokenIds, { skipSpecialTokens: true });
   if (args.json) {
     printJson(io, { text, token_ids: tokenIds });

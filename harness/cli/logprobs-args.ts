@@ -20,6 +20,7 @@ export const LOGPROBS_COMMAND: CommandSpec = {
         default: 'reference' as const,
         describe: 'reference: float64 TypeScript forward (the oracle); ort: ONNX Runtime graph',
       })
+      .option('dtype', { choices: ['fp32', 'fp16'] as const, default: 'fp32' as const, describe: 'ORT compute dtype: fp16 halves the weights (RMSNorm/softmax/logits stay fp32 as in HF fp16 LLaMA); not with --peft' })
       .option('peft', { type: 'string', describe: 'HF PEFT adapter directory, or a spec (lora:r=8) applied as PEFT initialises it (identity, except QLoRA\'s NF4 base)' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never download (also HF_HUB_OFFLINE=1)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {"input_ids", "token_logprobs"} (field names are a stable contract)' })

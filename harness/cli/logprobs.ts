@@ -18,9 +18,9 @@ export function parseIds(text: string): number[] {
 }
 
 /** The ORT graph's token logprobs; onnxruntime is imported only when this backend is asked for. */
-async function ortLogprobs(checkpoint: Checkpoint, ids: number[], peft: string | undefined): Promise<(number | null)[]> {
+async function ortLogprobs(checkpoint: Checkpoint, ids: number[], peft: string | undefined, dtype: 'fp32' | 'fp16'): Promise<(number | null)[]> {
   const [{ ortTokenLogprobs }, { openOrtLlamaModel }] = await Promise.all([import('../../runners/ort/llama-model.ts'), import('../../runners/ort/runner.ts')]);
-  const { model } = await openOrtLlamaModel(checkpoint, peft);
+  const { model } = await openOrtLlamaModel(checkpoint, peft, { dtype });
   try {
     return await ortTokenLogprobs(model, ids);
   } finally {
@@ -40,8 +40,10 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   if (bad !== undefined) throw new InputError(`--ids: token id ${bad} is outside the vocabulary of ${checkpoint.id} (vocab_size ${vocab})`);
   const backend = args.backend === 'ort' ? 'ort' : 'reference';
   const peft = args.peft === undefined ? undefined : String(args.peft);
+  const dtype = args.dtype === 'fp16' ? 'fp16' : 'fp32';
+  if (backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
   const logprobs = backend === 'ort'
-    ? await ortLogprobs(checkpoint, ids, peft)
+    ? await ortLogprobs(checkpoint, ids, peft, dtype)
     : referenceTokenLogprobs(applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' }), ids);
   if (args.json) {
     printJson(io, { input_ids: ids, token_logprobs: logprobs });
@@ -53,6 +55,6 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     ids.map((id, i) => [i, id, JSON.stringify(tokenizer?.idToToken(id) ?? ''), logprobs[i] === null ? '-' : logprobs[i]!.toFixed(6)]),
   );
   const total = logprobs.reduce<number>((s, x) => s + (x ?? 0), 0);
-  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend ${backend}, ${backend === 'ort' ? 'fp32' : 'float64'})\n`);
+  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend ${backend}, ${backend === 'ort' ? dtype : 'float64'})\n`);
   return 0;
 }

@@ -7,7 +7,7 @@ import type { ModelArch, TextArch } from '../../harness/arch.ts';
 import type { Checkpoint } from '../hf/checkpoint.ts';
 import { CheckpointWeights } from '../hf/weights.ts';
 import { temperatureTuningFrom, type TensorSource } from '../reference-weights.ts';
-import { buildLlamaGraph, llamaWeightBytes, type LlamaGraphPeft, pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
+import { buildLlamaGraph, llamaWeightBytes, type ComputeDtype, type LlamaGraphPeft, pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
 import { OrtSession, type Feed, type OrtDevice, type SessionOptions } from './session.ts';
 
 export interface KvCache {
@@ -84,6 +84,8 @@ export interface LlamaModelOptions extends SessionOptions {
    * its adapter inputs, added to every forward (swap them with setAdapterFeeds).
    */
   peft?: { graph: LlamaGraphPeft; feeds: Record<string, Feed> };
+  /** Compute dtype of the graph (llama-graph.ts COMPUTE_DTYPES); KV cache and logits stay fp32 at the edge. */
+  dtype?: ComputeDtype;
 }
 
 /** transformers.js / optimum name of the weights file next to model.onnx. */
@@ -96,6 +98,8 @@ export class OrtLlamaModel {
     readonly arch: ModelArch,
     readonly graphBytes: number,
     private adapterFeeds: Record<string, Feed> = {},
+    /** The graph's compute dtype (reported as the runner's dtype). */
+    readonly dtype: ComputeDtype = 'fp32',
   ) {}
 
   /** Replaces the adapter inputs' feeds: another adapter of the same shape on the same session. */
@@ -112,12 +116,12 @@ export class OrtLlamaModel {
   }
 
   static async create(arch: ModelArch, rawConfig: Record<string, unknown>, weights: TensorSource, options: LlamaModelOptions = {}): Promise<OrtLlamaModel> {
-    const graphOptions = { temperatureTuning: temperatureTuningFrom(arch, rawConfig), fused: options.fused, logitsIndices: true, peft: options.peft?.graph };
+    const graphOptions = { temperatureTuning: temperatureTuningFrom(arch, rawConfig), fused: options.fused, logitsIndices: true, peft: options.peft?.graph, dtype: options.dtype };
     const feeds = options.peft?.feeds ?? {};
     const external = options.externalData ?? llamaWeightBytes(arch) > EXTERNAL_DATA_ABOVE;
     if (!external) {
       const graph = buildLlamaGraph(arch, weights, graphOptions);
-      return new OrtLlamaModel(await OrtSession.create(graph, options), arch, graph.byteLength, feeds);
+      return new OrtLlamaModel(await OrtSession.create(graph, options), arch, graph.byteLength, feeds, options.dtype ?? 'fp32');
     }
     // Weights stream to a scratch file one tensor at a time and ORT loads them from there, so the
     // process never holds the model twice (JS arrays + protobuf) on top of ORT's copy.
@@ -126,7 +130,7 @@ export class OrtLlamaModel {
       const modelPath = join(dir, 'model.onnx');
       const graph = buildLlamaGraph(arch, weights, { ...graphOptions, externalData: { path: join(dir, EXTERNAL_DATA_FILE), location: EXTERNAL_DATA_FILE } });
       writeFileSync(modelPath, graph);
-      return new OrtLlamaModel(await OrtSession.create(modelPath, options), arch, graph.byteLength, feeds);
+      return new OrtLlamaModel(await OrtSession.create(modelPath, options), arch, graph.byteLength, feeds, options.dtype ?? 'fp32');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -61,4 +61,31 @@ describe('llama-eval generate', () => {
   it('an unknown model exits 2', async () => {
     expect((await cli({ model: 'tiny-llama-7', prompt: 'x', maxNewTokens: 1, backend: 'ort', offline: true })).code).toBe(2);
   });
+
+  // --dtype fp16 (issue 4): the graph's fp16 path through the CLI; the model's numerics are checked
+  // against the float64 reference in test/parity/ort-fp16.test.ts, this checks the flag reaches it.
+  it('--dtype fp16 runs the fp16 graph through logprobs (close to, not equal to, fp32); the reference backend refuses it', async () => {
+    const logprobs = await import('../../harness/cli/logprobs.ts');
+    const score = async (dtype: string, backend = 'ort') => {
+      let out = '';
+      try {
+        const code = await logprobs.run({ model: 'tiny-llama-3', text: 'Hello world, how are you', backend, dtype, json: true }, { out: (s) => (out += s), err: () => {} });
+        return { code, lp: code === 0 ? (JSON.parse(out).token_logprobs as (number | null)[]) : [], err: '' };
+      } catch (error) {
+        if (isInputError(error)) return { code: 2, lp: [], err: error.message };
+        throw error;
+      }
+    };
+    const fp32 = await score('fp32');
+    const fp16 = await score('fp16');
+    expect(fp16.code).toBe(0);
+    const diffs = fp32.lp.slice(1).map((x, i) => Math.abs(x! - fp16.lp[i + 1]!));
+    expect(Math.max(...diffs)).toBeLessThan(3e-2); // bound justified in test/parity/ort-fp16.test.ts
+    expect(Math.max(...diffs)).toBeGreaterThan(0); // a different graph, not the fp32 one
+    const ref = await score('fp16', 'reference');
+    expect(ref.code).toBe(2);
+    expect(ref.err).toMatch(/--dtype fp16.*reference/);
+    const gen = await cli({ model: 'tiny-llama-3', prompt: 'Once upon a time', maxNewTokens: 3, json: true, backend: 'reference', dtype: 'fp16' });
+    expect(gen.code).toBe(2);
+  });
 });
