@@ -10,6 +10,7 @@ export const RUN_COMMAND: CommandSpec = {
       .option('suite', { type: 'string', array: true, default: [], describe: 'Suites: commonsense arithmetic legal medical (several allowed; none and no --task = all)' })
       .option('task', { alias: 'tasks', type: 'string', array: true, default: [], describe: 'Tasks by name, in addition to --suite (e.g. --task boolq piqa, --tasks boolq,piqa)' })
       .option('model', { type: 'string', array: true, default: [], describe: `Zoo id, checkpoint directory or HF repo id (several allowed; default: the embedded ${RUN_DEFAULT_MODEL})` })
+      .option('dtype', { choices: ['fp32', 'fp16'] as const, default: 'fp32' as const, describe: 'Compute dtype of the ORT graph: fp16 halves the weights (norm statistics, softmax and logits stay fp32, as HF fp16 LLaMA); --backend ort only, not with --peft' })
       .option('peft', { type: 'string', array: true, default: [], describe: 'HF PEFT adapter directory, official LLaMA-Adapter release file.pth[:layers=N], or a spec (e.g. lora:r=8,alpha=16) evaluated as PEFT initialises it (identity, except QLoRA\'s NF4 base); several make a cross product' })
       .option('backend', {
         choices: ['ort', 'reference', 'llamacpp', 'openai', 'null'] as const,

@@ -87,12 +87,16 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   }
   if (args.resume === true) checkResumable(args.out === undefined ? undefined : String(args.out));
   const numFewshot = nonNegativeInt(args.numFewshot ?? 0, '--num-fewshot');
+  const dtype = args.dtype === undefined || args.dtype === 'fp32' ? 'fp32' : args.dtype === 'fp16' ? 'fp16' : null;
+  if (dtype === null) throw new InputError(`--dtype ${String(args.dtype)}: expected fp32 or fp16`);
+  if (dtype === 'fp16' && backend !== 'ort') throw new InputError(`--dtype fp16: only the ort backend builds an fp16 graph (this run uses --backend ${backend})`);
+  if (dtype === 'fp16' && pefts.length > 0) throw new InputError('--dtype fp16 with --peft: adapters run in the fp32 graph only; drop one of them');
   const batchSize = positiveInt(args.batchSize, '--batch-size') ?? 1;
   const cacheDir = args.cache === false ? null : args.cacheDir === undefined ? defaultResponseCacheDir() : String(args.cacheDir);
   const outDir = args.out === undefined ? `runs/${new Date().toISOString().replace(/[:.]/g, '-')}` : String(args.out);
   const offline = args.offline === true || process.env.HF_HUB_OFFLINE === '1';
   const { summary, resumedCells } = await evaluate({
-    suites: names(args.suite), tasks: names(args.task), models, pefts, backend, numFewshot, batchSize, cacheDir,
+    suites: names(args.suite), tasks: names(args.task), models, pefts, backend, numFewshot, dtype, batchSize, cacheDir,
     protocol: protocol as Protocol | null, limit: positiveInt(args.limit, '--limit'), seed,
     dataPath: args.data === undefined ? null : String(args.data), offline, outDir,
     remote, shard, progress: progressFor(process.stderr, io.err),

@@ -108,7 +108,7 @@ async function scoreBatch<D>(task: Task<D>, docs: readonly D[], prompts: readonl
 }
 
 async function openCellRunner(cell: Cell, ctx: CellContext): Promise<Runner> {
-  const runner = await openRunner({ backend: cell.backend, model: cell.model, peftArg: cell.peft?.arg ?? null, offline: ctx.offline, env: ctx.env, remote: ctx.remote });
+  const runner = await openRunner({ backend: cell.backend, model: cell.model, peftArg: cell.peft?.arg ?? null, offline: ctx.offline, env: ctx.env, remote: ctx.remote, dtype: cell.dtype });
   return ctx.cache ? new CachedRunner(runner, ctx.cache.dir, ctx.cache) : runner;
 }
 

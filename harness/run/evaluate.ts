@@ -32,6 +32,8 @@ export interface EvaluateOptions {
   progress?: Progress;
   /** `--num-fewshot K` (default 0). */
   numFewshot?: number;
+  /** `--dtype`: compute dtype of the ORT graph (default fp32). */
+  dtype?: 'fp32' | 'fp16';
   /** `--batch-size N`: documents per runner call (default 1). */
   batchSize?: number;
   /** Response cache directory (runners/cached.ts); absent or null: no cache (`--no-cache`). */
@@ -116,7 +118,7 @@ async function prepareAndExecute(options: EvaluateOptions, processes: CellProces
   const tasks = selectTasks(all, options.suites, options.tasks);
   const plan = planRun({
     models: options.models, pefts: options.pefts, tasks, backend: options.backend,
-    protocol: options.protocol, limit: options.limit, seed: options.seed, dataPath: options.dataPath, numFewshot: options.numFewshot ?? 0,
+    protocol: options.protocol, limit: options.limit, seed: options.seed, dataPath: options.dataPath, numFewshot: options.numFewshot ?? 0, dtype: options.dtype,
   });
   const models = await modelFiles(options.models, options.backend, options);
   const adapters = await adapterFiles(options.pefts);
@@ -140,7 +142,7 @@ async function prepareAndExecute(options: EvaluateOptions, processes: CellProces
   const config = {
     suites: options.suites, tasks: tasks.map((t) => t.name), models: options.models, pefts: options.pefts, backend: options.backend,
     protocol: options.protocol, limit: options.limit, seed: options.seed, data: options.dataPath, offline: options.offline,
-    num_fewshot: options.numFewshot ?? 0, batch_size: options.batchSize ?? 1, response_cache: options.cacheDir ?? null,
+    num_fewshot: options.numFewshot ?? 0, dtype: options.dtype ?? 'fp32', batch_size: options.batchSize ?? 1, response_cache: options.cacheDir ?? null,
     ...(options.remote ? { base_url: options.remote.baseUrl } : {}),
     cells: plan.cells.map((c) => c.id),
   };

@@ -31,6 +31,8 @@ export interface RunSpec {
   dataPath: string | null;
   /** `--num-fewshot K` (0: zero-shot). */
   numFewshot?: number;
+  /** `--dtype` of the ORT graph (default fp32). */
+  dtype?: 'fp32' | 'fp16';
 }
 
 export interface Cell {
@@ -45,6 +47,8 @@ export interface Cell {
   dataPath: string | null;
   /** Few-shot examples per prompt (0: zero-shot). */
   numFewshot: number;
+  /** Compute dtype of the runner's graph (`--dtype`; fp16 on ORT only). */
+  dtype?: 'fp32' | 'fp16';
   /**
    * `--shard` split this cell's documents: it evaluates contiguous range `index` of `count` (0-based),
    * and `baseId` is the id the whole cell has in an unsharded run (what `merge` files its samples under).
@@ -87,6 +91,8 @@ export function cellId(cell: Omit<Cell, 'id'>): string {
   const inputs: unknown[] = [cell.model, cell.peft?.arg ?? null, cell.peft?.label ?? null, cell.task, cell.protocol, cell.backend, cell.limit, cell.seed, cell.dataPath];
   // Appended only when few-shot: zero-shot cells keep the ids they had before the flag existed, so old runs still resume.
   if (cell.numFewshot > 0) inputs.push(['fewshot', cell.numFewshot]);
+  // Likewise only when not the default: fp32 cells keep their ids.
+  if (cell.dtype !== undefined && cell.dtype !== 'fp32') inputs.push(['dtype', cell.dtype]);
   const hash = createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 12);
   return `${segment(cell.model)}/${cell.peft ? segment(cell.peft.label) : 'base'}/${cell.task}/${hash}`;
 }
@@ -103,7 +109,7 @@ export function planRun(spec: RunSpec): Plan {
           skipped.push({ model, peft: peft?.label ?? null, task: task.name, reason: `does not support the ${spec.protocol ?? 'any'} protocol (supports: ${task.protocols.join(', ') || 'none'})` });
           continue;
         }
-        const cell = { model, peft, task: task.name, protocol, backend: spec.backend, limit: spec.limit, seed: spec.seed, dataPath: spec.dataPath, numFewshot: spec.numFewshot ?? 0 };
+        const cell = { model, peft, task: task.name, protocol, backend: spec.backend, limit: spec.limit, seed: spec.seed, dataPath: spec.dataPath, numFewshot: spec.numFewshot ?? 0, ...(spec.dtype === 'fp16' ? { dtype: spec.dtype } : {}) };
         cells.push({ id: cellId(cell), ...cell });
       }
     }

@@ -112,6 +112,21 @@ describe('llama-eval run', () => {
     expect(rows(batched.out)).toEqual(rows(first.out));
   });
 
+  it('--dtype fp16 runs the ORT fp16 graph (recorded in the manifest); other backends and --peft refuse it', async () => {
+    const out = outDir();
+    const r = await run(['--task', 'boolq', '--limit', '2', '--model', 'tiny-llama-2', '--dtype', 'fp16', '--out', out, '--offline', '--no-history', '--no-cache']);
+    expect(r.code).toBe(0);
+    const { records } = readRecords(join(out, 'records.jsonl'));
+    const manifest = records.find((x) => x.kind === 'manifest');
+    expect(manifest?.kind === 'manifest' && (manifest.config as Record<string, unknown>).dtype).toBe('fp16');
+    expect(records.filter((x) => x.kind === 'sample')).toHaveLength(2);
+    const ref = await run(['--task', 'boolq', '--backend', 'reference', '--dtype', 'fp16', '--out', outDir()]);
+    expect(ref.code).toBe(2);
+    expect(ref.err).toMatch(/--dtype fp16: only the ort backend/);
+    const peft = await run(['--task', 'boolq', '--dtype', 'fp16', '--peft', 'lora:r=8', '--out', outDir()]);
+    expect(peft.code).toBe(2);
+  });
+
   it('--resume refuses a directory that holds no run', async () => {
     const out = outDir();
     mkdirSync(out, { recursive: true });

@@ -32,11 +32,18 @@ describe('planRun', () => {
     const variants = [
       { ...cell, model: 'tiny-llama-2' }, { ...cell, task: 'piqa' }, { ...cell, protocol: 'generation' as const },
       { ...cell, backend: 'reference' as const }, { ...cell, limit: 6 }, { ...cell, limit: null }, { ...cell, seed: 1 },
-      { ...cell, dataPath: 'x.jsonl' }, { ...cell, peft: { arg: 'lora', label: 'lora r=8' } },
+      { ...cell, dataPath: 'x.jsonl' }, { ...cell, peft: { arg: 'lora', label: 'lora r=8' } }, { ...cell, dtype: 'fp16' as const },
     ];
     const ids = variants.map(cellId);
     expect(ids).not.toContain(base);
     expect(new Set(ids).size).toBe(variants.length);
+  });
+
+  it('--dtype fp32 (the default) keeps the ids cells had before the flag existed; fp16 gets its own', () => {
+    const before = planRun(spec).cells.map((c) => c.id);
+    expect(planRun({ ...spec, dtype: 'fp32' }).cells.map((c) => c.id)).toEqual(before);
+    const fp16 = planRun({ ...spec, dtype: 'fp16' }).cells;
+    expect(fp16.every((c) => c.dtype === 'fp16' && !before.includes(c.id))).toBe(true);
   });
 
   it('lists a task that lacks the forced protocol as skipped instead of planning it', () => {
