@@ -25,6 +25,8 @@ export interface OpenRunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** Required by the `openai` backend. */
   remote?: RemoteOptions;
+  /** Compute dtype of the ORT text graph (default fp32); other backends refuse fp16. */
+  dtype?: 'fp32' | 'fp16';
 }
 
 /** Backends `llama-eval run` can use today. */
@@ -37,6 +39,9 @@ function localOnly(backend: Backend, peftArg: string | null, fix: string): void 
 
 export async function openRunner(options: OpenRunnerOptions): Promise<Runner> {
   const peft = options.peftArg;
+  if (options.dtype === 'fp16' && options.backend !== 'ort') {
+    throw new InputError(`--dtype fp16: the ${options.backend} backend does not build an fp16 graph; use --backend ort (or drop --dtype)`);
+  }
   switch (options.backend) {
     case 'null': {
       const { NullRunner } = await import('./null.ts');
@@ -51,11 +56,12 @@ export async function openRunner(options: OpenRunnerOptions): Promise<Runner> {
       const { openCheckpoint } = await import('./hf/checkpoint.ts');
       const checkpoint = await openCheckpoint(options.model, { offline: options.offline, env: options.env });
       if (checkpoint.arch.modelType === 'mllama') {
+        if (options.dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT LLaMA 3.2 Vision graphs are fp32 only; drop --dtype for ${options.model}`);
         const { OrtMllamaRunner } = await import('./ort/mllama-runner.ts');
         return OrtMllamaRunner.open(checkpoint, { device: 'cpu', peft: peft ?? undefined });
       }
       const { openOrtRunner } = await import('./ort/runner.ts');
-      return openOrtRunner(options.model, { device: 'cpu', offline: options.offline, env: options.env, peft: peft ?? undefined });
+      return openOrtRunner(options.model, { device: 'cpu', offline: options.offline, env: options.env, peft: peft ?? undefined, dtype: options.dtype });
     }
     case 'llamacpp': {
       localOnly('llamacpp', peft, 'merge the adapter into the checkpoint first, or use --backend ort / reference');
