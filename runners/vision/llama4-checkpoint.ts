@@ -2,12 +2,10 @@
 // reference and runs image bytes -> Llama4ImageProcessorFast -> vision tower -> projector, giving
 // the embeddings that replace the <|patch|> tokens, with the ids of the image block to put in the
 // text. Also the LLaMA 4 guard: a text-only Llama 4 checkpoint refuses images by name.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseModelConfig, type ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../../harness/arch.ts';
 import { InputError } from '../../results/errors.ts';
-import { CheckpointWeights } from '../hf/weights.ts';
 import type { TensorGetter } from './mllama-reference.ts';
+import { cachedTensors, readCheckpointArch } from './checkpoint.ts';
 import { llama4ProcessorConfig, preprocessLlama4Image, type Llama4PreprocessedImage, type Llama4ProcessorConfig } from './llama4-preprocess.ts';
 import { llama4ImageEmbeddings, llama4TokensPerTile, llama4VisionArch, type Llama4VisionArch } from './llama4-reference.ts';
 import { llama4ImagePromptIds, type Llama4ImageTokens } from './llama4-text.ts';
@@ -27,24 +25,11 @@ export interface Llama4Reference {
 }
 
 export function openLlama4Reference(dir: string, model = dir): Llama4Reference {
-  const configPath = join(dir, 'config.json');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(configPath, 'utf8'));
-  } catch (error) {
-    throw new InputError(`${configPath}: cannot read config.json (${(error as Error).message})`);
-  }
-  const arch = parseModelConfig(raw, configPath);
+  const arch = readCheckpointArch(dir);
   assertLlama4AcceptsImages(arch, model);
   const vision = llama4VisionArch(arch.vision!);
-  const weights = CheckpointWeights.open(dir);
-  const cache = new Map<string, Float32Array>();
-  const get: TensorGetter = (name) => {
-    let t = cache.get(name);
-    if (!t) cache.set(name, (t = weights.readFloat32(name)));
-    return t;
-  };
-  return { arch, vision, processor: llama4ProcessorConfig(dir, vision.imageSize), get, close: () => weights.close() };
+  const { get, close } = cachedTensors(dir);
+  return { arch, vision, processor: llama4ProcessorConfig(dir, vision.imageSize), get, close };
 }
 
 export interface Llama4EncodedImage {

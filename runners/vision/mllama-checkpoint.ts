@@ -2,11 +2,9 @@
 // image -> preprocessing -> vision tower -> projector, giving the cross-attention states the text
 // model's cross-attention layers read. Also the one guard every image path shares: a text-only
 // model refuses images with a clear error.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseModelConfig, type ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../../harness/arch.ts';
 import { InputError } from '../../results/errors.ts';
-import { CheckpointWeights } from '../hf/weights.ts';
+import { cachedTensors, readCheckpointArch } from './checkpoint.ts';
 import type { CrossAttentionArch } from './mllama-cross-attention.ts';
 import { LLAMA_32_VISION_PROCESSOR, preprocessImage, type MllamaProcessorConfig, type PreprocessedImage } from './mllama-preprocess.ts';
 import { mllamaProject, mllamaVisionArch, mllamaVisionForward, type MllamaVisionArch, type TensorGetter } from './mllama-reference.ts';
@@ -15,7 +13,7 @@ import { mllamaProject, mllamaVisionArch, mllamaVisionForward, type MllamaVision
 export function assertAcceptsImages(arch: ModelArch, model: string): void {
   if (arch.modelType === 'mllama' && arch.vision) return;
   if (arch.modelType === 'llama4' && arch.vision) {
-    throw new InputError(`model ${model}: LLaMA 4 image input is not implemented yet (only LLaMA 3.2 Vision / mllama); run the task with a llama-3.2-*-vision model`);
+    throw new InputError(`model ${model}: is a LLaMA 4 vision model, which this LLaMA 3.2 Vision (mllama) path does not take; LLaMA 4 images run on --backend reference`);
   }
   throw new InputError(`model ${model}: is text-only (model_type ${arch.modelType}, no vision_config) but the task gives images; choose a vision model such as tiny-llama-3.2-vision or drop the image task`);
 }
@@ -30,26 +28,10 @@ export interface MllamaReference {
 }
 
 export function openMllamaReference(dir: string): MllamaReference {
-  const configPath = join(dir, 'config.json');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(configPath, 'utf8'));
-  } catch (error) {
-    throw new InputError(`${configPath}: cannot read config.json (${(error as Error).message})`);
-  }
-  const arch = parseModelConfig(raw, configPath);
+  const arch = readCheckpointArch(dir);
   assertAcceptsImages(arch, dir);
   const vision = mllamaVisionArch(arch.vision!);
-  const weights = CheckpointWeights.open(dir);
-  const cache = new Map<string, Float32Array>();
-  const get: TensorGetter = (name) => {
-    let t = cache.get(name);
-    if (!t) {
-      t = weights.readFloat32(name);
-      cache.set(name, t);
-    }
-    return t;
-  };
+  const { get, close } = cachedTensors(dir);
   const t = arch.text;
   return {
     arch,
@@ -58,7 +40,7 @@ export function openMllamaReference(dir: string): MllamaReference {
     // MllamaImageProcessor tiles at the vision tower's image_size, up to max_num_tiles; CLIP mean/std.
     processor: { ...LLAMA_32_VISION_PROCESSOR, tileSize: vision.imageSize, maxImageTiles: vision.maxNumTiles },
     get,
-    close: () => weights.close(),
+    close,
   };
 }
 
