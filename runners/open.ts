@@ -60,6 +60,12 @@ export async function openRunner(options: OpenRunnerOptions): Promise<Runner> {
         const { OrtMllamaRunner } = await import('./ort/mllama-runner.ts');
         return OrtMllamaRunner.open(checkpoint, { device: 'cpu', peft: peft ?? undefined });
       }
+      // LLaMA 4 with a vision tower (Llama4ForConditionalGeneration): early fusion graphs of its own.
+      if (checkpoint.arch.modelType === 'llama4' && checkpoint.arch.vision) {
+        if (options.dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT LLaMA 4 vision graphs are fp32 only; drop --dtype for ${options.model}`);
+        const { OrtLlama4VisionRunner } = await import('./ort/llama4-vision-runner.ts');
+        return OrtLlama4VisionRunner.open(checkpoint, { device: 'cpu', peft: peft ?? undefined });
+      }
       const { openOrtRunner } = await import('./ort/runner.ts');
       return openOrtRunner(options.model, { device: 'cpu', offline: options.offline, env: options.env, peft: peft ?? undefined, dtype: options.dtype });
     }

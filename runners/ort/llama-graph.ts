@@ -58,6 +58,12 @@ export interface LlamaGraphOptions {
   peft?: LlamaGraphPeft;
   /** Compute dtype, default fp32 (see COMPUTE_DTYPES). */
   dtype?: ComputeDtype;
+  /**
+   * Early fusion hook (LLaMA 4 images, runners/ort/llama4-text-graph.ts): receives the token
+   * embeddings [b * s, hidden] and returns the rows the decoder layers read instead. Absent, the
+   * graph is unchanged.
+   */
+  embeddings?: (o: GraphOps, tokenEmbeds: string) => string;
 }
 
 // --- PEFT hook: what an adapter changes in the graph; absent, the graph is the plain model.
@@ -222,6 +228,7 @@ export function buildLlamaGraph(arch: ModelArch, weights: TensorSource, options:
 
   const embed = weight('model.embed_tokens.weight');
   let hidden = o.reshape(o.op('Gather', [embed, 'input_ids'], { axis: 0 }), [-1, t.hiddenSize]); // [N, h]
+  if (options.embeddings) hidden = options.embeddings(o, hidden);
   // Pre-norm residual stream: add the previous block's output, then normalise for the next block
   // (one SkipSimplifiedLayerNormalization on the fused path).
   const addAndNorm = (delta: string | null, normWeight: string): string => {

@@ -56,6 +56,25 @@ describe('llama-eval run --suite medical-vqa', () => {
     expect(records.find((x) => x.kind === 'manifest')).toMatchObject({ config: { backend: 'ort' } }); // the default backend
   }, 60_000);
 
+  it('LLaMA 4 (tiny-llama-4-vision) on ort gives the reference\'s response and score, --limit 1', async () => {
+    // Early fusion on ORT (runners/ort/llama4-*.ts) against the float64 reference, the oracle:
+    // logprobs within 1e-4 (test/parity/ort-llama4-vision.test.ts), so greedy text and metrics agree.
+    // One task only: the open one runs the same runner path (image + greedy generation) and would
+    // double the time, most of it the reference's uncached 16-step decode.
+    const limit1 = (out: string, backend: string) =>
+      runCli(['run', '--task', 'medical-vqa-closed', '--model', 'tiny-llama-4-vision', '--backend', backend, '--limit', '1', '--offline', '--no-history', '--out', join(root, out)], [RUN_COMMAND]);
+    const reference = await limit1('llama4-reference', 'reference'); // first: it generates the tiny checkpoint
+    const ort = await limit1('llama4-ort', 'ort');
+    expect(reference.code, reference.err).toBe(0);
+    expect(ort.code, ort.err).toBe(0);
+    const got = samplesOf('llama4-ort');
+    // --limit 1: the first closed question of questions.jsonl (synth-1).
+    expect([...got.keys()]).toEqual(['medical-vqa-closed/synth-1']);
+    expect(got).toEqual(samplesOf('llama4-reference'));
+    const { records } = readRecords(join(root, 'llama4-ort', 'records.jsonl'));
+    expect(records.find((x) => x.kind === 'manifest')).toMatchObject({ config: { backend: 'ort' } });
+  }, 60_000);
+
   it('fails each cell of a text-only model with the image error, and finishes the run', async () => {
     const r = await run('tiny-llama-3', 'text');
     expect(r.code).toBe(1);
