@@ -6,6 +6,7 @@ import { openCheckpoint, type Checkpoint } from '../../runners/hf/checkpoint.ts'
 import { LlamaTokenizer } from '../../runners/tokenizer.ts';
 import type { Sampling } from '../../runners/ort/runner.ts';
 import type { CliIO } from './command.ts';
+import { assertImageModel, isMllama, openMllamaRunner, readImageArg, referenceImage, withImageToken } from './logprobs-image.ts';
 import { printJson } from './output.ts';
 
 /** The reference's greedy ids: a full float64 forward per token (no cache), so only for small models. */
@@ -29,6 +30,42 @@ async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer
     if (eos.has(next)) break;
   }
   return generated;
+}
+
+/** The reference's greedy ids on LLaMA 3.2 Vision with an image (full forward per token, as above). */
+async function referenceImageGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, peft: string | undefined, image: Uint8Array, imageName: string): Promise<number[]> {
+  const [{ loadReferenceFromCheckpoint }, { projectorFor, referenceHidden }, { eosIds }, { applyPeftToReference }] = await Promise.all([
+    import('../../runners/reference-weights.ts'),
+    import('../../runners/reference.ts'),
+    import('../../runners/ort/runner.ts'),
+    import('../../runners/peft/index.ts'),
+  ]);
+  const visual = await referenceImage(checkpoint, applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' }), image, imageName);
+  const eos = eosIds(checkpoint, tokenizer);
+  const ids = [...prompt];
+  const generated: number[] = [];
+  while (generated.length < maxNew) {
+    // The tile mask is over the whole sequence: every new row comes after <|image|> and sees its tiles.
+    // lm_head on the last row only (referenceVisionLogits applies it to every row).
+    const { model } = visual;
+    const row = projectorFor(model.peft)('lm_head', model.lmHead, referenceHidden(model, ids, visual.input(ids)).at(-1)!, model.text.vocabSize, model.text.hiddenSize);
+    let next = 0;
+    for (let i = 1; i < row.length; i++) if (row[i]! > row[next]!) next = i;
+    generated.push(next);
+    ids.push(next);
+    if (eos.has(next)) break;
+  }
+  return generated;
+}
+
+/** LLaMA 3.2 Vision on ORT (greedy, KV-cached), with or without the image. */
+async function ortMllamaGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', peft: string | undefined, image: Uint8Array | null): Promise<number[]> {
+  const runner = await openMllamaRunner(checkpoint, peft, { device, tokenizer });
+  try {
+    return await runner.greedyIds(prompt, image, maxNew);
+  } finally {
+    await runner.close();
+  }
 }
 
 async function ortGenerate(checkpoint: Checkpoint, tokenizer: LlamaTokenizer, prompt: number[], maxNew: number, device: 'cpu' | 'cuda', sampling: Sampling, peft: string | undefined, dtype: 'fp32' | 'fp16'): Promise<number[]> {
@@ -55,17 +92,28 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const dtype = args.dtype === 'fp16' ? 'fp16' : 'fp32';
   if (args.backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
+  if (args.image !== undefined) assertImageModel(checkpoint);
+  const image = readImageArg(args.image);
+  const mllama = isMllama(checkpoint);
+  if (mllama && args.backend !== 'reference') {
+    // The mllama runner decodes greedily in fp32 (mllama-runner.ts): refuse what it would ignore.
+    if (sampling.temperature > 0) throw new InputError(`--temperature: ${checkpoint.id} (LLaMA 3.2 Vision) decodes greedily only on ORT; drop --temperature`);
+    if (dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT graphs of ${checkpoint.id} (LLaMA 3.2 Vision) run in fp32 only; drop --dtype fp16`);
+  }
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
-  const prompt = tokenizer.encode(String(args.prompt ?? ''));
-  if (prompt.length === 0) throw new InputError('--prompt: the prompt has no tokens (and the tokenizer adds no BOS); give some text');
+  const text = tokenizer.encode(String(args.prompt ?? ''));
+  if (text.length === 0 && image === null) throw new InputError('--prompt: the prompt has no tokens (and the tokenizer adds no BOS); give some text');
+  // <|image|> before the text, as the runners and HF's "<|image|><|begin_of_text|>..." prompt put it.
+  const prompt = image ? withImageToken(checkpoint, text) : text;
+  const imageName = String(args.image);
   const tokenIds = args.backend === 'reference'
-    ? await referenceGreedy(checkpoint, tokenizer, prompt, maxNew, peft)
-    : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling, peft, dtype);
-  const text = tokenizer.decode(tokenIds, { skipSpecialTokens: true });
+    ? image ? await referenceImageGreedy(checkpoint, tokenizer, prompt, maxNew, peft, image, imageName) : await referenceGreedy(checkpoint, tokenizer, prompt, maxNew, peft)
+    : mllama ? await ortMllamaGenerate(checkpoint, tokenizer, prompt, maxNew, device, peft, image) : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling, peft, dtype);
+  const decoded = tokenizer.decode(tokenIds, { skipSpecialTokens: true });
   if (args.json) {
-    printJson(io, { text, token_ids: tokenIds });
+    printJson(io, { text: decoded, token_ids: tokenIds });
     return 0;
   }
-  io.out(`${text}\n`);
+  io.out(`${decoded}\n`);
   return 0;
 }

@@ -22,9 +22,11 @@ export const LOGPROBS_COMMAND: CommandSpec = {
       })
       .option('dtype', { choices: ['fp32', 'fp16'] as const, default: 'fp32' as const, describe: 'ORT compute dtype: fp16 halves the weights (RMSNorm/softmax/logits stay fp32 as in HF fp16 LLaMA); not with --peft' })
       .option('peft', { type: 'string', describe: 'HF PEFT adapter directory, or a spec (lora:r=8) applied as PEFT initialises it (identity, except QLoRA\'s NF4 base)' })
+      .option('image', { type: 'string', describe: 'Image file (PNG, JPEG, WebP, GIF, TIFF) for a LLaMA 3.2 Vision model; <|image|> goes before the text (--ids: first, unless the ids hold it)' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never download (also HF_HUB_OFFLINE=1)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {"input_ids", "token_logprobs"} (field names are a stable contract)' })
       .example('$0 logprobs --model tiny-llama-3 --text "Hello world" --json', 'token_logprobs[0] is null')
+      .example('$0 logprobs --model tiny-llama-3.2-vision --image scan.png --text "Is there a lesion?" --json', 'token_logprobs of the image token is null')
       .example('$0 logprobs --model ./Llama-3.2-1B --ids 128000,9906,1917 --json', 'compare with another implementation'),
   load: () => import('./logprobs.ts'),
 };

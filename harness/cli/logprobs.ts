@@ -5,7 +5,9 @@ import { referenceTokenLogprobs } from '../../runners/reference.ts';
 import { loadReferenceFromCheckpoint } from '../../runners/reference-weights.ts';
 import { LlamaTokenizer } from '../../runners/tokenizer.ts';
 import { applyPeftToReference } from '../../runners/peft/index.ts';
+import { imageTokenId, referenceVisionTokenLogprobs } from '../../runners/vision/mllama-text.ts';
 import type { CliIO } from './command.ts';
+import { assertImageModel, isMllama, readImageArg, referenceImage, withImageToken } from './logprobs-image.ts';
 import { printJson, printTable } from './output.ts';
 
 /** "1, 2,3" -> [1, 2, 3]; anything else is a usage error naming the bad entry. */
@@ -28,23 +30,48 @@ async function ortLogprobs(checkpoint: Checkpoint, ids: number[], peft: string |
   }
 }
 
+/** LLaMA 3.2 Vision (mllama) on ORT, with or without the image (no tokenizer needed: ids are given). */
+async function ortMllamaLogprobs(checkpoint: Checkpoint, ids: number[], image: { bytes: Uint8Array; name: string } | null, peft: string | undefined): Promise<(number | null)[]> {
+  const { openOrtMllama, ortMllamaTokenLogprobs } = await import('../../runners/ort/mllama-runner.ts');
+  const opened = await openOrtMllama(checkpoint, { device: 'cpu', peft });
+  try {
+    return await ortMllamaTokenLogprobs(opened, checkpoint.config, ids, image);
+  } finally {
+    await opened.model.close();
+  }
+}
+
+async function referenceLogprobs(checkpoint: Checkpoint, ids: number[], image: Uint8Array | null, peft: string | undefined, imageName: string): Promise<(number | null)[]> {
+  const model = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' });
+  if (image === null) return referenceTokenLogprobs(model, ids);
+  const visual = await referenceImage(checkpoint, model, image, imageName);
+  return referenceVisionTokenLogprobs(visual.model, ids, visual.input(ids));
+}
+
 export async function run(args: Record<string, unknown>, io: CliIO): Promise<number> {
   // yargs checks this too; repeated here because a failed yargs check may still reach the handler.
   if ((args.text === undefined) === (args.ids === undefined)) throw new InputError('give exactly one of --text or --ids');
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
+  if (args.image !== undefined) assertImageModel(checkpoint);
+  const image = readImageArg(args.image);
   const tokenizer = args.ids === undefined || !args.json ? LlamaTokenizer.fromDir(checkpoint.dir) : null;
-  const ids = args.ids !== undefined ? parseIds(String(args.ids)) : tokenizer!.encode(String(args.text));
-  if (ids.length === 0) throw new InputError('nothing to score: the input has no tokens');
+  const given = args.ids !== undefined ? parseIds(String(args.ids)) : tokenizer!.encode(String(args.text));
+  if (given.length === 0) throw new InputError('nothing to score: the input has no tokens');
+  // <|image|> before the text (HF's "<|image|><|begin_of_text|>..." layout), unless --ids places it.
+  const ids = image ? withImageToken(checkpoint, given) : given;
   const vocab = checkpoint.arch.text.vocabSize;
-  const bad = ids.find((id) => id >= vocab);
+  const imageToken = image ? imageTokenId(checkpoint.config) : -1;
+  const bad = ids.find((id) => id >= vocab && id !== imageToken);
   if (bad !== undefined) throw new InputError(`--ids: token id ${bad} is outside the vocabulary of ${checkpoint.id} (vocab_size ${vocab})`);
   const backend = args.backend === 'ort' ? 'ort' : 'reference';
   const peft = args.peft === undefined ? undefined : String(args.peft);
   const dtype = args.dtype === 'fp16' ? 'fp16' : 'fp32';
   if (backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
+  const mllama = isMllama(checkpoint);
+  if (mllama && backend === 'ort' && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT graphs of ${checkpoint.id} (LLaMA 3.2 Vision) run in fp32 only; drop --dtype fp16`);
   const logprobs = backend === 'ort'
-    ? await ortLogprobs(checkpoint, ids, peft, dtype)
-    : referenceTokenLogprobs(applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' }), ids);
+    ? mllama ? await ortMllamaLogprobs(checkpoint, ids, image && { bytes: image, name: `--image ${String(args.image)}` }, peft) : await ortLogprobs(checkpoint, ids, peft, dtype)
+    : await referenceLogprobs(checkpoint, ids, image, peft, String(args.image));
   if (args.json) {
     printJson(io, { input_ids: ids, token_logprobs: logprobs });
     return 0;

@@ -9,6 +9,7 @@ import { openMllamaReference, type MllamaReference } from '../vision/mllama-chec
 import { preprocessImage, type MllamaProcessorConfig, type PreprocessedImage } from '../vision/mllama-preprocess.ts';
 import type { MllamaVisionArch } from '../vision/mllama-reference.ts';
 import { pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
+import type { LlamaGraphPeft } from './llama-graph.ts';
 import type { KvCache } from './llama-model.ts';
 import { buildMllamaTextGraph, mllamaSelfLayers } from './mllama-text-graph.ts';
 import { buildMllamaVisionGraph, mllamaVisionShape, type MllamaVisionShape } from './mllama-vision-graph.ts';
@@ -29,6 +30,14 @@ export interface MllamaForward {
   image: { encoded: EncodedImage; tileMask: readonly (readonly number[])[] } | null;
   /** Positions (0-based among `ids`) whose logits are returned, in this order. */
   rows: readonly number[];
+  /** PEFT feeds that replace the model's own for this run (V2 visual prompts of this image). */
+  peftFeeds?: Record<string, Feed>;
+}
+
+/** `--peft` on the text graph (mllama-peft.ts): the graph hook and its adapter tensors. */
+export interface MllamaGraphPeft {
+  graph: LlamaGraphPeft;
+  feeds: Record<string, Feed>;
 }
 
 export class OrtMllamaModel {
@@ -41,6 +50,7 @@ export class OrtMllamaModel {
     readonly processor: MllamaProcessorConfig,
     private readonly visionSession: OrtSession,
     private readonly textSession: OrtSession,
+    private readonly peftFeeds: Record<string, Feed>,
   ) {
     this.selfLayers = mllamaSelfLayers(arch);
   }
@@ -56,12 +66,12 @@ export class OrtMllamaModel {
   }
 
   /** Builds both graphs with the tensors `source.get` gives (HF names), e.g. modified weights in tests. */
-  static async create(source: Pick<MllamaReference, 'arch' | 'vision' | 'processor' | 'get'>, options: SessionOptions = {}): Promise<OrtMllamaModel> {
+  static async create(source: Pick<MllamaReference, 'arch' | 'vision' | 'processor' | 'get'>, options: SessionOptions = {}, peft?: MllamaGraphPeft): Promise<OrtMllamaModel> {
     const shape = mllamaVisionShape(source.vision);
     const visionSession = await OrtSession.create(buildMllamaVisionGraph(source.arch, source.get), options);
     try {
-      const textSession = await OrtSession.create(buildMllamaTextGraph(source.arch, source.get, shape.tokens, shape.tiles), options);
-      return new OrtMllamaModel(source.arch, source.vision, shape, source.processor, visionSession, textSession);
+      const textSession = await OrtSession.create(buildMllamaTextGraph(source.arch, source.get, shape.tokens, shape.tiles, peft?.graph), options);
+      return new OrtMllamaModel(source.arch, source.vision, shape, source.processor, visionSession, textSession, peft?.feeds ?? {});
     } catch (error) {
       await visionSession.close();
       throw error;
@@ -104,6 +114,8 @@ export class OrtMllamaModel {
     const { tiles, tokens } = this.shape;
     if (f.image && f.image.tileMask.length !== s) throw new InputError(`cross-attention mask: ${f.image.tileMask.length} rows for ${s} text tokens`);
     const feeds: Record<string, Feed> = {
+      ...this.peftFeeds,
+      ...f.peftFeeds,
       input_ids: { data: BigInt64Array.from(f.ids, BigInt), dims: [1, s] },
       position_ids: { data: BigInt64Array.from(f.ids, (_, i) => BigInt(f.past.length + i)), dims: [1, s] },
       // Text only: zero states and no visible tile make every cross-attention layer the identity.

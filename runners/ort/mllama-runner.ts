@@ -14,15 +14,17 @@ import { InputError } from '../../results/errors.ts';
 import type { Checkpoint } from '../hf/checkpoint.ts';
 import { encodePair, firstStop, type EncodedPair } from '../reference-runner.ts';
 import { LlamaTokenizer } from '../tokenizer.ts';
-import { assertAcceptsImages } from '../vision/mllama-checkpoint.ts';
+import { loadReferenceFromCheckpoint } from '../reference-weights.ts';
+import { assertAcceptsImages, openMllamaReference } from '../vision/mllama-checkpoint.ts';
 import { crossAttentionTileMask, imageTokenId } from '../vision/mllama-text.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
 } from '../types.ts';
 import { cacheBytes, scoreRow, argmaxRow, type KvCache } from './llama-model.ts';
 import { OrtMllamaModel, type EncodedImage } from './mllama-model.ts';
+import { mllamaPeftPlan, type MllamaPeftPlan } from './mllama-peft.ts';
 import { eosIds } from './runner.ts';
-import { ortVersion, type OrtDevice } from './session.ts';
+import { ortVersion, type Feed, type OrtDevice } from './session.ts';
 
 export interface OrtMllamaRunnerOptions {
   device: OrtDevice;
@@ -30,8 +32,10 @@ export interface OrtMllamaRunnerOptions {
   addBos?: boolean;
   /** ORT intra-op threads; 0 (default) lets ORT pick. */
   threads?: number;
-  /** `--peft`: not supported on mllama yet (refused, as by the reference backend). */
+  /** `--peft`: applied to the text model as the reference backend applies it (mllama-peft.ts). */
   peft?: string;
+  /** The checkpoint's tokenizer when the caller has loaded it already (a 128K vocabulary takes ~1 s). */
+  tokenizer?: LlamaTokenizer;
 }
 
 interface Prefill {
@@ -41,12 +45,57 @@ interface Prefill {
   logits: Float32Array;
 }
 
+/** Both graphs of an mllama checkpoint, with `--peft` applied as the reference backend applies it. */
+export interface OpenedMllama {
+  model: OrtMllamaModel;
+  peft: Pick<MllamaPeftPlan, 'label' | 'visualFeeds'> | null;
+}
+
+export async function openOrtMllama(checkpoint: Checkpoint, options: Pick<OrtMllamaRunnerOptions, 'device' | 'threads' | 'peft'>): Promise<OpenedMllama> {
+  assertAcceptsImages(checkpoint.arch, checkpoint.id);
+  const session = { device: options.device, intraOpThreads: options.threads ?? 0 };
+  if (options.peft === undefined || options.peft.trim() === '') return { model: await OrtMllamaModel.fromDir(checkpoint.dir, session), peft: null };
+  const ref = openMllamaReference(checkpoint.dir);
+  try {
+    const plan = mllamaPeftPlan(ref, loadReferenceFromCheckpoint(checkpoint), options.peft);
+    return { model: await OrtMllamaModel.create({ ...ref, get: plan.get }, session, plan), peft: plan };
+  } finally {
+    ref.close();
+  }
+}
+
+/** LLaMA-Adapter V2's visual path: the prompt feeds of one encoded image (none without that path). */
+function visualPromptFeeds(opened: OpenedMllama, image: EncodedImage): Record<string, Feed> | undefined {
+  const { tokens, tiles } = opened.model.shape;
+  return opened.peft?.visualFeeds?.(image.states, image.numTiles * (tokens / tiles));
+}
+
+/**
+ * log p(ids[i] | ids[<i], image) per position, as referenceVisionTokenLogprobs: null at 0 and at ids
+ * past lm_head's vocabulary (<|image|>), which are fed but never predicted (`llama-eval logprobs`).
+ */
+export async function ortMllamaTokenLogprobs(opened: OpenedMllama, config: Record<string, unknown>, ids: readonly number[], image: { bytes: Uint8Array; name: string } | null): Promise<(number | null)[]> {
+  const { model } = opened;
+  const t = model.arch.text;
+  if (ids.length === 0 || ids.length > t.maxPositionEmbeddings) throw new InputError(`${ids.length} tokens: expected 1 to ${t.maxPositionEmbeddings} (the model window)`);
+  const encoded = image ? await model.encodeImage(image.bytes, image.name) : null;
+  const { logits } = await model.forward({
+    ids,
+    past: model.emptyCache(),
+    image: encoded ? { encoded, tileMask: crossAttentionTileMask(ids, imageTokenId(config), encoded.numTiles, model.shape.tiles) } : null,
+    rows: ids.map((_, i) => i),
+    peftFeeds: encoded ? visualPromptFeeds(opened, encoded) : undefined,
+  });
+  return ids.map((id, i) => (i === 0 || id >= t.vocabSize ? null : scoreRow(logits, i - 1, t.vocabSize, id).logprob));
+}
+
 export class OrtMllamaRunner implements Runner {
   readonly info: RunnerInfo;
   private readonly counters: ThroughputSnapshot = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
   private readonly eos: Set<number>;
   private readonly imageToken: number;
   private readonly encoded = new Map<string, EncodedImage>();
+  private readonly visualFeeds = new WeakMap<EncodedImage, Record<string, Feed>>();
   private peakKvBytes = 0;
 
   constructor(
@@ -54,8 +103,9 @@ export class OrtMllamaRunner implements Runner {
     readonly model: OrtMllamaModel,
     readonly tokenizer: LlamaTokenizer,
     private readonly addBos = false,
+    private readonly peft: Pick<MllamaPeftPlan, 'label' | 'visualFeeds'> | null = null,
   ) {
-    this.info = { backend: 'ort', device: model.device, dtype: 'fp32', model: checkpoint.id, peft: null, versions: { 'onnxruntime-node': ortVersion() } };
+    this.info = { backend: 'ort', device: model.device, dtype: 'fp32', model: checkpoint.id, peft: peft?.label ?? null, versions: { 'onnxruntime-node': ortVersion() } };
     this.eos = eosIds(checkpoint, tokenizer);
     this.imageToken = imageTokenId(checkpoint.config);
   }
@@ -63,12 +113,9 @@ export class OrtMllamaRunner implements Runner {
   /** Builds the vision and text graphs of an opened mllama checkpoint. */
   static async open(checkpoint: Checkpoint, options: OrtMllamaRunnerOptions): Promise<OrtMllamaRunner> {
     assertAcceptsImages(checkpoint.arch, checkpoint.id);
-    if (options.peft !== undefined) {
-      throw new InputError(`model ${checkpoint.id}: --peft on an mllama (LLaMA 3.2 Vision) model is not supported by the ort backend yet; drop --peft`);
-    }
-    const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
-    const model = await OrtMllamaModel.fromDir(checkpoint.dir, { device: options.device, intraOpThreads: options.threads ?? 0 });
-    return new OrtMllamaRunner(checkpoint, model, tokenizer, options.addBos ?? false);
+    const tokenizer = options.tokenizer ?? LlamaTokenizer.fromDir(checkpoint.dir);
+    const { model, peft } = await openOrtMllama(checkpoint, options);
+    return new OrtMllamaRunner(checkpoint, model, tokenizer, options.addBos ?? false, peft);
   }
 
   private get maxPositions(): number {
@@ -96,6 +143,14 @@ export class OrtMllamaRunner implements Runner {
     return { key, encoded };
   }
 
+  /** LLaMA-Adapter V2's visual path: this image's prompts, computed once per image. */
+  private visualPromptFeeds(image: EncodedImage): Record<string, Feed> | undefined {
+    if (!this.peft?.visualFeeds) return undefined;
+    let feeds = this.visualFeeds.get(image);
+    if (!feeds) this.visualFeeds.set(image, (feeds = visualPromptFeeds({ model: this.model, peft: this.peft }, image) ?? {}));
+    return feeds;
+  }
+
   /**
    * One forward of `all.slice(from)` after a cache holding `all.slice(0, from)`; `rows` index the new
    * tokens. The tile mask is HF's over the whole sequence, so rows after <|image|> see its tiles.
@@ -103,7 +158,8 @@ export class OrtMllamaRunner implements Runner {
   private async run(all: readonly number[], from: number, past: KvCache, image: EncodedImage | null, rows: readonly number[], phase: 'prefill' | 'decode') {
     const start = performance.now();
     const tileMask = image ? crossAttentionTileMask(all, this.imageToken, image.numTiles, this.model.shape.tiles).slice(from) : null;
-    const out = await this.model.forward({ ids: all.slice(from), past, image: image && tileMask ? { encoded: image, tileMask } : null, rows });
+    const peftFeeds = image ? this.visualPromptFeeds(image) : undefined;
+    const out = await this.model.forward({ ids: all.slice(from), past, image: image && tileMask ? { encoded: image, tileMask } : null, rows, peftFeeds });
     const seconds = (performance.now() - start) / 1000;
     const tokens = all.length - from;
     if (phase === 'prefill') {
@@ -157,26 +213,40 @@ export class OrtMllamaRunner implements Runner {
   }
 
   async *generate(reqs: readonly GenerateRequest[]): AsyncIterable<GenerateResult> {
-    const vocab = this.model.arch.text.vocabSize;
     for (const r of reqs) {
       const image = await this.imageOf(r.images);
       const prompt = [...(image ? [this.imageToken] : []), ...(r.context === '' ? [this.prefixToken()] : this.encode(r.context))];
-      const ids = prompt.slice(-this.maxPositions);
-      const generated: number[] = [];
-      let out = await this.run(ids, 0, this.model.emptyCache(), image?.encoded ?? null, [ids.length - 1], 'prefill');
-      while (generated.length < r.maxTokens) {
-        const next = argmaxRow(out.logits, 0, vocab);
-        generated.push(next);
-        if (this.eos.has(next)) break;
-        if (r.until.length > 0 && firstStop(this.tokenizer.decode(generated, { skipSpecialTokens: true }), r.until) >= 0) break;
-        if (generated.length >= r.maxTokens || ids.length >= this.maxPositions) break;
-        ids.push(next);
-        out = await this.run(ids, ids.length - 1, out.present, image?.encoded ?? null, [0], 'decode');
-      }
+      const generated = await this.greedy(prompt.slice(-this.maxPositions), image?.encoded ?? null, r.maxTokens, r.until);
       const text = this.tokenizer.decode(generated, { skipSpecialTokens: true });
       const stop = firstStop(text, r.until);
       yield { text: stop >= 0 ? text.slice(0, stop) : text, tokens: generated.length };
     }
+  }
+
+  /**
+   * Greedy token ids after `prompt` (ids used as given: <|image|> where the caller put it), KV-cached;
+   * an eos token, when reached, is the last of them (`llama-eval generate`).
+   */
+  async greedyIds(prompt: readonly number[], image: Uint8Array | null, maxTokens: number): Promise<number[]> {
+    if (prompt.length === 0 || prompt.length > this.maxPositions) throw new InputError(`prompt of ${prompt.length} tokens: expected 1 to ${this.maxPositions} (the model window)`);
+    const encoded = await this.imageOf(image ? [image] : undefined);
+    return this.greedy([...prompt], encoded?.encoded ?? null, maxTokens, []);
+  }
+
+  private async greedy(ids: number[], image: EncodedImage | null, maxTokens: number, until: readonly string[]): Promise<number[]> {
+    const vocab = this.model.arch.text.vocabSize;
+    const generated: number[] = [];
+    let out = await this.run(ids, 0, this.model.emptyCache(), image, [ids.length - 1], 'prefill');
+    while (generated.length < maxTokens) {
+      const next = argmaxRow(out.logits, 0, vocab);
+      generated.push(next);
+      if (this.eos.has(next)) break;
+      if (until.length > 0 && firstStop(this.tokenizer.decode(generated, { skipSpecialTokens: true }), until) >= 0) break;
+      if (generated.length >= maxTokens || ids.length >= this.maxPositions) break;
+      ids.push(next);
+      out = await this.run(ids, ids.length - 1, out.present, image, [0], 'decode');
+    }
+    return generated;
   }
 
   memory(): MemorySnapshot {

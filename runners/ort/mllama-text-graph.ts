@@ -20,7 +20,7 @@ import { ropeInvFreq } from '../reference-rope.ts';
 import { mllamaTensorSpecs } from '../tiny-vision.ts';
 import type { TensorGetter } from '../vision/mllama-reference.ts';
 import { attentionBlock, denseMlpBlock, type DenseMlpNames, type SharedValues } from './llama-blocks.ts';
-import { pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
+import { pastKeyName, pastValueName, presentKeyName, presentValueName, type LlamaGraphPeft } from './llama-graph.ts';
 import { GraphOps } from './llama-ops.ts';
 import { OnnxGraphBuilder } from './onnx-builder.ts';
 
@@ -36,7 +36,7 @@ export function mllamaSelfLayers(arch: ModelArch): number[] {
  * Serialized ModelProto of the mllama text model. `imageTokens` is the row count of
  * cross_attention_states (max_num_tiles * patches per tile) and `tiles` max_num_tiles.
  */
-export function buildMllamaTextGraph(arch: ModelArch, get: TensorGetter, imageTokens: number, tiles: number): Uint8Array {
+export function buildMllamaTextGraph(arch: ModelArch, get: TensorGetter, imageTokens: number, tiles: number, peft?: LlamaGraphPeft): Uint8Array {
   const t = arch.text;
   if (arch.modelType !== 'mllama') throw new InputError('mllama text graph: the checkpoint is not an mllama (LLaMA 3.2 Vision) model');
   if (t.ropeScaling?.ropeType === 'dynamic') throw new InputError('mllama text graph: rope_scaling dynamic is not supported (LLaMA 3.2 Vision uses llama3)');
@@ -45,15 +45,21 @@ export function buildMllamaTextGraph(arch: ModelArch, get: TensorGetter, imageTo
   const group = numHeads / numKvHeads;
   if (!Number.isInteger(group)) throw new InputError(`text_config: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   const g = new OnnxGraphBuilder('mllama_text');
-  const o = new GraphOps(g);
+  // PEFT hook (runners/ort/mllama-peft.ts): the text LLaMA graph's adapter ops, NF4 weights and prompts.
+  const o = peft ? peft.createOps(g) : new GraphOps(g);
   const shapes = new Map(mllamaTensorSpecs(arch).map((s) => [s.name, s.shape]));
   const w = (name: string): string => {
     const full = PREFIX + name;
     const shape = shapes.get(full);
     if (!shape) throw new Error(`mllama text graph: no spec for tensor ${full}`);
-    const data = get(full);
-    if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new InputError(`tensor ${full}: ${data.length} values, expected shape [${shape.join(', ')}] from config.json`);
-    return g.initializer(full, data, shape);
+    const read = (): Float32Array => {
+      const data = get(full);
+      if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new InputError(`tensor ${full}: ${data.length} values, expected shape [${shape.join(', ')}] from config.json`);
+      return data;
+    };
+    // Initializers take the text model's names (no `language_model.`): the PEFT ops find a module's
+    // adapter by them, as in the text LLaMA graph.
+    return peft?.weight?.(o, name, shape, read) ?? g.initializer(name, read(), shape);
   };
   const dense = (p: string): DenseMlpNames => ({ gate: w(`${p}.gate_proj.weight`), up: w(`${p}.up_proj.weight`), down: w(`${p}.down_proj.weight`), gateBias: null, upBias: null, downBias: null });
 
@@ -130,7 +136,7 @@ export function buildMllamaTextGraph(arch: ModelArch, get: TensorGetter, imageTo
       q: w(`${attn}.q_proj.weight`), k: w(`${attn}.k_proj.weight`), v: w(`${attn}.v_proj.weight`), o: w(`${attn}.o_proj.weight`),
       qBias: null, kBias: null, vBias: null, oBias: null,
     }, {
-      useRope: true, interleaved: false, qkNorm: false, chunked: false,
+      useRope: true, interleaved: false, qkNorm: false, chunked: false, prompt: peft?.prompt?.(i) ?? null,
       pastKey: pastKeyName(i), pastValue: pastValueName(i), presentKey: presentKeyName(i), presentValue: presentValueName(i),
     }, normed);
     hidden = o.op('Add', [hidden, attnOut]);
@@ -138,7 +144,7 @@ export function buildMllamaTextGraph(arch: ModelArch, get: TensorGetter, imageTo
   }
   // The norm is per row, so lm_head (vocab x hidden) runs on the requested rows only.
   const final = o.rmsNorm(o.op('Gather', [hidden, 'logits_indices'], { axis: 0 }), w('model.norm.weight'), t.rmsNormEps);
-  g.node('Gemm', [final, w('lm_head.weight')], ['logits'], { attrs: { transB: 1 } });
+  g.node('Identity', [o.linear(final, w('lm_head.weight'), null)], ['logits']);
   g.output('logits', 'float32', ['logits_rows', t.vocabSize]);
   const presentDims = [1, numKvHeads, 'total_sequence_length', d];
   for (const i of selfLayers) {

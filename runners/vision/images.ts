@@ -1,14 +1,15 @@
 // The one check a backend without image input makes (issue 10): a request that carries images is
 // refused with a clear error, never scored text-only as if the image were not there. The ort
-// backend takes images through its own mllama runner (runners/ort/mllama-runner.ts, chosen by
-// runners/open.ts from the config), so on ort this guard only ever sees models without that path.
+// backend takes images through its own vision runners (runners/ort/mllama-runner.ts for LLaMA 3.2
+// Vision, runners/ort/llama4-vision-runner.ts for LLaMA 4 with a vision tower, chosen by
+// runners/open.ts from the config), so on ort this guard only ever sees text-only models.
 import { InputError } from '../../results/errors.ts';
 
 /** Throws InputError if any request carries images; `backend` names the runner in the message. */
 export function rejectImages(reqs: readonly { images?: readonly Uint8Array[] }[], backend: string, model: string): void {
   if (!reqs.some((r) => r.images !== undefined && r.images.length > 0)) return;
   if (backend === 'ort') {
-    throw new InputError(`model ${model}: the ort backend takes image input only for LLaMA 3.2 Vision (mllama) models, and this one is not; choose a vision model such as tiny-llama-3.2-vision or drop the image task`);
+    throw new InputError(`model ${model}: is text-only (no vision_config) but the task gives images; choose a vision model such as tiny-llama-3.2-vision or tiny-llama-4-vision, or drop the image task`);
   }
   throw new InputError(`model ${model}: the ${backend} backend does not take image input yet, but the task gives images; run image tasks with --backend ort or reference and a vision model such as tiny-llama-3.2-vision`);
 }

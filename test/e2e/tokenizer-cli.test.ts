@@ -1,10 +1,15 @@
 // `llama-eval tokenize` and `llama-eval logprobs` as the CLI runs them (command modules, exit codes,
 // JSON contract fields). The commands are registered in main.ts separately.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseModelConfig } from '../../harness/arch.ts';
 import { isInputError } from '../../harness/errors.ts';
+import { parsePeftSpec, type LoraSpec } from '../../harness/peft/index.ts';
+import { writeLoraAdapter } from '../../runners/peft/index.ts';
+import { ensureTinyCheckpoint } from '../../runners/tiny.ts';
 import * as logprobs from '../../harness/cli/logprobs.ts';
 import * as tokenize from '../../harness/cli/tokenize.ts';
 
@@ -80,5 +85,64 @@ describe('llama-eval logprobs', () => {
   it('bad ids exit 2 naming the entry', async () => {
     expect((await cli(logprobs, { model: 'tiny-llama-4', ids: '1,x', backend: 'reference', json: true })).err).toMatch(/--ids: "x" is not a token id/);
     expect((await cli(logprobs, { model: 'tiny-llama-4', ids: '1,600', backend: 'reference', json: true })).err).toMatch(/token id 600 is outside the vocabulary of tiny-llama-4 \(vocab_size 512\)/);
+  });
+});
+
+// `--image` on LLaMA 3.2 Vision (issue 10): <|image|> goes first, the JSON contract is unchanged, and the
+// ORT graphs agree with the float64 reference (the oracle, runners/vision/mllama-text.ts) within 1e-4.
+describe('llama-eval logprobs --image', () => {
+  const VISION = 'tiny-llama-3.2-vision';
+  const IMAGE_TOKEN = 128256; // zoo config image_token_index
+  const IDS = '128000,791,6460,374,264'; // <|begin_of_text|> "The" ... as given; <|image|> is put before them
+  let png = '';
+  let adapter = '';
+  beforeAll(async () => {
+    const raw = new Uint8Array(24 * 16 * 3).map((_, i) => (i * 37) % 256);
+    png = join(cache, 'two-tiles.png'); // 24 x 16: two real tiles after the processor's canvas fit
+    writeFileSync(png, await sharp(raw, { raw: { width: 24, height: 16, channels: 3 } }).png().toBuffer());
+    // A random (seeded, non-zero) LoRA on every Linear of the text model, cross-attention layers included.
+    adapter = join(cache, 'vision-lora');
+    const arch = parseModelConfig(JSON.parse(readFileSync(join(ensureTinyCheckpoint(VISION, { env: process.env }), 'config.json'), 'utf8')), VISION);
+    writeLoraAdapter(adapter, parsePeftSpec('lora:r=4,alpha=8,targets=all-linear') as LoraSpec, arch.text, 11);
+  }, 60_000);
+
+  it('ort and reference agree within 1e-4 with an image, with and without a LoRA adapter; the image and the adapter matter', async () => {
+    const run = async (extra: Record<string, unknown>) => {
+      const r = await cli(logprobs, { model: VISION, ids: IDS, json: true, ...extra });
+      expect(r.code, r.err).toBe(0);
+      const j = JSON.parse(r.out);
+      expect(Object.keys(j)).toEqual(['input_ids', 'token_logprobs']);
+      return j as { input_ids: number[]; token_logprobs: (number | null)[] };
+    };
+    const diff = (a: (number | null)[], b: (number | null)[]) => Math.max(...a.map((x, i) => Math.abs((x ?? 0) - (b[i] ?? 0))));
+    const ref = await run({ image: png, backend: 'reference' });
+    expect(ref.input_ids).toEqual([IMAGE_TOKEN, 128000, 791, 6460, 374, 264]);
+    // Position 0 and <|image|> itself are never predicted (it has no lm_head row).
+    expect(ref.token_logprobs[0]).toBeNull();
+    expect(ref.token_logprobs.slice(1).every((x) => x !== null && x < 0)).toBe(true);
+    const ort = await run({ image: png, backend: 'ort' });
+    expect(ort.input_ids).toEqual(ref.input_ids);
+    expect(diff(ort.token_logprobs, ref.token_logprobs)).toBeLessThanOrEqual(1e-4);
+    const text = await run({ backend: 'reference' });
+    expect(diff(text.token_logprobs.slice(1), ref.token_logprobs.slice(2))).toBeGreaterThan(1e-3);
+
+    const refLora = await run({ image: png, backend: 'reference', peft: adapter });
+    const ortLora = await run({ image: png, backend: 'ort', peft: adapter });
+    expect(diff(ortLora.token_logprobs, refLora.token_logprobs)).toBeLessThanOrEqual(1e-4);
+    expect(diff(refLora.token_logprobs, ref.token_logprobs)).toBeGreaterThan(1e-3);
+  }, 60_000);
+
+  it('an unreadable or undecodable image, and an image for a text-only model, exit 2 with a clear line', async () => {
+    const garbage = join(cache, 'garbage.png');
+    writeFileSync(garbage, 'not an image');
+    const bad = await cli(logprobs, { model: VISION, ids: IDS, json: true, backend: 'reference', image: garbage });
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/cannot decode .*expected a PNG, JPEG, WebP, GIF or TIFF file/);
+    const missing = await cli(logprobs, { model: VISION, ids: IDS, json: true, backend: 'ort', image: join(cache, 'nope.png') });
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--image .*nope\.png: cannot read the file \(ENOENT\)/);
+    const text = await cli(logprobs, { model: 'tiny-llama-3', ids: '1,2', json: true, image: png });
+    expect(text.code).toBe(2);
+    expect(text.err).toMatch(/--image: model tiny-llama-3 is text-only \(model_type llama, no vision_config\)/);
   });
 });

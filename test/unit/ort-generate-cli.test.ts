@@ -1,9 +1,10 @@
 // `llama-eval generate` as the CLI runs it (command module, exit codes, JSON contract): greedy
 // tokens are identical across the ORT and reference backends (issue 4 acceptance).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isInputError } from '../../results/errors.ts';
 import * as generate from '../../harness/cli/generate.ts';
 
@@ -88,4 +89,42 @@ describe('llama-eval generate', () => {
     const gen = await cli({ model: 'tiny-llama-3', prompt: 'Once upon a time', maxNewTokens: 3, json: true, backend: 'reference', dtype: 'fp16' });
     expect(gen.code).toBe(2);
   });
+});
+
+// `--image` on LLaMA 3.2 Vision (issue 10): greedy tokens from the ORT graphs (KV-cached) equal the
+// float64 reference's (a full forward per token, runners/vision/mllama-text.ts), with the image.
+describe('llama-eval generate --image', () => {
+  const VISION = 'tiny-llama-3.2-vision';
+  let png = '';
+  beforeAll(async () => {
+    const raw = new Uint8Array(24 * 16 * 3).map((_, i) => (i * 37) % 256);
+    png = join(cache, 'two-tiles.png');
+    writeFileSync(png, await sharp(raw, { raw: { width: 24, height: 16, channels: 3 } }).png().toBuffer());
+  });
+
+  it('--json gives {text, token_ids}; ort and reference pick the same greedy tokens; the image changes them', async () => {
+    const args = { model: VISION, prompt: 'Question: Is there a lesion?\nAnswer:', maxNewTokens: 3, json: true };
+    const ort = await cli({ ...args, image: png, backend: 'ort' });
+    expect(ort.code, ort.err).toBe(0);
+    const a = JSON.parse(ort.out);
+    expect(Object.keys(a)).toEqual(['text', 'token_ids']);
+    expect(a.token_ids).toHaveLength(3); // the tiny model's eos ids are never its argmax here
+    expect(JSON.parse((await cli({ ...args, image: png, backend: 'reference' })).out)).toEqual(a);
+    // The image matters: the reference's text-only greedy tokens differ.
+    expect(JSON.parse((await cli({ ...args, backend: 'reference' })).out).token_ids).not.toEqual(a.token_ids);
+  }, 60_000);
+
+  it('a bad image file, --image on a text-only model, and sampling on mllama exit 2', async () => {
+    const garbage = join(cache, 'garbage.png');
+    writeFileSync(garbage, 'not an image');
+    const base = { prompt: 'x', maxNewTokens: 1, json: true, backend: 'ort' };
+    const bad = await cli({ ...base, model: VISION, image: garbage });
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/cannot decode/);
+    const text = await cli({ ...base, model: 'tiny-llama-4', image: png });
+    expect(text.code).toBe(2);
+    expect(text.err).toMatch(/^--image: model tiny-llama-4 is text-only/);
+    const sampled = await cli({ ...base, model: VISION, image: png, temperature: 1 });
+    expect(sampled.err).toMatch(/^--temperature: .*decodes greedily only/);
+  }, 30_000);
 });
