@@ -95,6 +95,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   if (args.image !== undefined) assertImageModel(checkpoint);
   const image = readImageArg(args.image);
   const mllama = isMllama(checkpoint);
+  if (mllama && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT LLaMA 3.2 Vision graphs are fp32 only; drop --dtype for ${checkpoint.id}`);
   if (mllama && args.backend !== 'reference') {
     // The mllama runner decodes greedily in fp32 (mllama-runner.ts): refuse what it would ignore.
     if (sampling.temperature > 0) throw new InputError(`--temperature: ${checkpoint.id} (LLaMA 3.2 Vision) decodes greedily only on ORT; drop --temperature`);

@@ -68,6 +68,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const dtype = args.dtype === 'fp16' ? 'fp16' : 'fp32';
   if (backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
   const mllama = isMllama(checkpoint);
+  if (mllama && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT LLaMA 3.2 Vision graphs are fp32 only; drop --dtype for ${checkpoint.id}`);
   if (mllama && backend === 'ort' && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT graphs of ${checkpoint.id} (LLaMA 3.2 Vision) run in fp32 only; drop --dtype fp16`);
   const logprobs = backend === 'ort'
     ? mllama ? await ortMllamaLogprobs(checkpoint, ids, image && { bytes: image, name: `--image ${String(args.image)}` }, peft) : await ortLogprobs(checkpoint, ids, peft, dtype)

@@ -7,6 +7,7 @@ import type { ModelArch, TextArch } from '../../harness/arch.ts';
 import type { Checkpoint } from '../hf/checkpoint.ts';
 import { CheckpointWeights } from '../hf/weights.ts';
 import { temperatureTuningFrom, type TensorSource } from '../reference-weights.ts';
+import { prefixedSource } from './llama4-text-graph.ts';
 import { buildLlamaGraph, llamaWeightBytes, type ComputeDtype, type LlamaGraphPeft, pastKeyName, pastValueName, presentKeyName, presentValueName } from './llama-graph.ts';
 import { OrtSession, type Feed, type OrtDevice, type SessionOptions } from './session.ts';
 
@@ -139,7 +140,10 @@ export class OrtLlamaModel {
   static async fromCheckpoint(checkpoint: Checkpoint, options: LlamaModelOptions = {}): Promise<OrtLlamaModel> {
     const weights = CheckpointWeights.open(checkpoint.dir);
     try {
-      return await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, weights, options);
+      // Llama4ForConditionalGeneration keeps its text model under `language_model.`: a text-only
+      // forward reads those tensors, as HF's text path does (images: llama4-vision-runner.ts).
+      const vision4 = checkpoint.arch.modelType === 'llama4' && checkpoint.arch.vision !== null;
+      return await OrtLlamaModel.create(checkpoint.arch, checkpoint.config, vision4 ? prefixedSource(weights, 'language_model.') : weights, options);
     } finally {
       weights.close();
     }

@@ -25,7 +25,7 @@ async function cli(args: Record<string, unknown>) {
 }
 
 describe('llama-eval generate', () => {
-  it.each(['tiny-llama-4', 'tiny-llama-2'])('%s: --json gives {text, token_ids}, the same greedy tokens from ort and reference', async (model) => {
+  it.each(['tiny-llama-4', 'tiny-llama-2', 'tiny-llama-4-vision'])('%s: --json gives {text, token_ids}, the same greedy tokens from ort and reference (text only)', async (model) => {
     const args = { model, prompt: 'Once upon a time', maxNewTokens: 6, json: true };
     const ort = await cli({ ...args, backend: 'ort' });
     expect(ort.code).toBe(0);
