@@ -29,6 +29,11 @@ export interface CellContext {
   cache?: CellCache;
   /** Documents done of total, and tokens the runner has processed so far (for tokens/s). */
   onProgress?: (done: number, total: number, tokens: number) => void;
+  /**
+   * Called once the cell's records are written and closed, before the runner is closed: the cell
+   * process reports here, so the parent moves on while the runtime tears down (10-200 ms, bench:run).
+   */
+  onComplete?: (outcome: CellOutcome) => Promise<void>;
 }
 
 export interface CellCache extends CacheKeyParts {
@@ -128,6 +133,20 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
   const opening = performance.now();
   const runner = await openCellRunner(cell, ctx);
   const clock = { ms: performance.now() - opening };
+  try {
+    const outcome = await writeCellRecords(cell, ctx, task, docs, sample, runner, clock, loaded.source);
+    await ctx.onComplete?.(outcome);
+    return outcome;
+  } finally {
+    await runner.close();
+  }
+}
+
+/** Scores every document and appends the cell's records; the records file is closed when this returns or throws. */
+async function writeCellRecords<D>(
+  cell: Cell, ctx: CellContext, task: Task<D>, docs: readonly D[], sample: (forDoc: string, k: number) => D[], runner: Runner, clock: { ms: number }, source: string,
+): Promise<CellOutcome> {
+  const k = cell.numFewshot ?? 0;
   const writer = new RecordWriter(ctx.recordsPath);
   const base = { run_id: ctx.runId, cell_id: cell.id };
   const batchSize = ctx.batchSize ?? 1;
@@ -182,9 +201,8 @@ export async function runCell(cell: Cell, ctx: CellContext): Promise<CellOutcome
     for (const [name, m] of Object.entries(metrics)) {
       writer.write({ kind: 'metric', ...base, time: now(), task: task.name, metric: name, value: m.value, stderr: m.stderr, n: m.n, model: cell.model, peft: cell.peft?.label ?? null });
     }
-    return { status: 'ok', metrics, source: loaded.source, runnerSeconds: clock.ms / 1000 };
+    return { status: 'ok', metrics, source, runnerSeconds: clock.ms / 1000 };
   } finally {
     writer.close();
-    await runner.close();
   }
 }

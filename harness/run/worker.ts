@@ -6,8 +6,10 @@ import type { Cell } from './plan.ts';
 import { throttleProgress } from './progress-throttle.ts';
 import { importTasks } from './tasks.ts';
 
-export type ToWorker = { type: 'run'; cell: Cell; ctx: Omit<CellContext, 'onProgress'> };
+export type ToWorker = { type: 'run'; cell: Cell; ctx: Omit<CellContext, 'onProgress' | 'onComplete'> };
 export type FromWorker =
+  /** The process has loaded its modules and begins the cell (execute.ts starts the next spare then). */
+  | { type: 'ready' }
   | { type: 'progress'; done: number; total: number; tokens: number }
   | { type: 'done'; outcome: CellOutcome }
   | { type: 'failed'; message: string };
@@ -38,10 +40,21 @@ function send(message: FromWorker): Promise<void> {
 
 async function handle(message: ToWorker): Promise<number> {
   const { cell, ctx } = message;
+  let reported = false;
+  const report = (outcome: CellOutcome): Promise<void> => {
+    reported = true;
+    return send({ type: 'done', outcome });
+  };
   try {
     const { runCell } = await cellEngine;
-    const outcome = await runCell(cell, { ...ctx, onProgress: throttleProgress((done, total, tokens) => void send({ type: 'progress', done, total, tokens }), PROGRESS_EVERY_MS) });
-    await send({ type: 'done', outcome });
+    await tasksLoaded;
+    void send({ type: 'ready' });
+    // A cell that ran reports as soon as its records are closed (onComplete), before its runner closes;
+    // a skipped one, which opened no runner, when runCell returns.
+    const outcome = await runCell(cell, {
+      ...ctx, onComplete: report, onProgress: throttleProgress((done, total, tokens) => void send({ type: 'progress', done, total, tokens }), PROGRESS_EVERY_MS),
+    });
+    if (!reported) await report(outcome);
     return 0;
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
@@ -50,6 +63,8 @@ async function handle(message: ToWorker): Promise<number> {
       kind: 'error', run_id: ctx.runId, cell_id: cell.id, time: new Date().toISOString(),
       message: e.message || e.name, stack: e.stack, task: cell.task, stage: 'execute',
     }]);
+    // After a result was reported (the runner failed to close) the parent has moved on and ignores this;
+    // the error record above still says what happened.
     await send({ type: 'failed', message: e.message });
     return 1;
   }
