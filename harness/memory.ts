@@ -1,6 +1,6 @@
 // Memory estimate of inference or fine-tuning of a LLaMA model, term by term. Every term and its
 // source is documented in docs/memory.md; keep the two in step.
-import type { TextArch } from './arch.ts';
+import type { TextArch } from '../runners/arch.ts';
 import { InputError } from './errors.ts';
 import { linearModules, linearParams } from './params/text.ts';
 import type { ParamCount } from './params/types.ts';

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
-import { parseModelConfig, type ModelArch } from './arch.ts';
+import { parseModelConfig, type ModelArch } from '../runners/arch.ts';
 import { InputError } from './errors.ts';
 import { LLAMA_1_2 } from './zoo/llama-1-2.ts';
 import { LLAMA_3 } from './zoo/llama-3.ts';

@@ -9,7 +9,7 @@
 //            high_freq_factor kept, and the band between interpolated smoothly.
 // d is the head dimension (`head_dim`, which recent transformers use in place of hidden/heads).
 // All of these return attention_factor 1, so cos/sin are not rescaled.
-import type { TextArch } from '../harness/arch.ts';
+import type { TextArch } from './arch.ts';
 import { InputError } from '../results/errors.ts';
 
 export function defaultInvFreq(theta: number, dim: number): Float64Array {

@@ -1,6 +1,6 @@
 // Loads a checkpoint's weights for the reference forward, by HF tensor name, checking every shape
 // against config.json (a mismatch names the tensor). Weights stay Float32Array as stored.
-import type { ModelArch, TextArch } from '../harness/arch.ts';
+import type { ModelArch, TextArch } from './arch.ts';
 import { layerPrefix, textTensorSpecs } from './hf/tensor-names.ts';
 import { CheckpointWeights } from './hf/weights.ts';
 import type { ReferencePeft } from './peft/branch.ts';

@@ -8,7 +8,7 @@ import { addInto, dot, linear, logSoftmax, rmsNorm, sigmoid, silu, softmax, swig
 import { ropeInvFreq, rotateHalf, rotateInterleaved } from './reference-rope.ts';
 import type { DenseMlpWeights, LayerWeights, MoeWeights, ReferenceModel } from './reference-weights.ts';
 import type { AdaptionPrompt } from './peft/branch.ts';
-import type { TextArch } from '../harness/arch.ts';
+import type { TextArch } from './arch.ts';
 import { addLoraBranch, type ReferencePeft } from './peft/branch.ts';
 import { mllamaCrossAttentionLayer, type CrossAttentionMask } from './vision/mllama-cross-attention.ts';
 

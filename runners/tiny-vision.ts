@@ -6,7 +6,7 @@
 // Init differs from HF `_init_weights` on purpose for the scalar gates: HF starts the tile /
 // position gates and the cross-attention gates at 0, which would switch those paths off; the
 // fixture sets every gate to 1 (tanh 1 ≈ 0.76) so each path contributes to the output.
-import type { ModelArch } from '../harness/arch.ts';
+import type { ModelArch } from './arch.ts';
 import { layerPrefix, textTensorSpecs, type TensorSpec } from './hf/tensor-names.ts';
 import { mllamaVisionArch, patchesPerTile } from './vision/mllama-reference.ts';
 import { llama4VisionArch } from './vision/llama4-reference.ts';

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseModelConfig } from '../harness/arch.ts';
+import { parseModelConfig } from './arch.ts';
 import { InputError } from '../results/errors.ts';
 import { zooEntry } from '../harness/zoo.ts';
 import { textTensorSpecs } from './hf/tensor-names.ts';

@@ -3,7 +3,7 @@
 //   - prefill and decode tokens/s of greedy generation, from the runner's own throughput counters;
 //   - multiple-choice scoring with the runner's prefix sharing (all choices of a question in one
 //     loglikelihood call) against naive scoring (each choice in a call of its own).
-import type { ModelArch } from '../arch.ts';
+import type { ModelArch } from '../../runners/arch.ts';
 import { textTensorSpecs } from '../../runners/hf/tensor-names.ts';
 import type { LoglikelihoodRequest, Runner } from '../../runners/types.ts';
 

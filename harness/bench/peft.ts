@@ -16,7 +16,7 @@
 // as a child: `node --expose-gc --import tsx harness/bench/peft.ts --child '<job json>'`.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import type { ModelArch } from '../arch.ts';
+import type { ModelArch } from '../../runners/arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { openCheckpoint } from '../../runners/hf/checkpoint.ts';
 import { textTensorSpecs } from '../../runners/hf/tensor-names.ts';

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseModelConfig, type ModelArch } from '../arch.ts';
+import { parseModelConfig, type ModelArch } from '../../runners/arch.ts';
 import { zooEntry } from '../zoo.ts';
 import { InputError } from '../../results/errors.ts';
 import { textTensorSpecs } from '../../runners/hf/tensor-names.ts';

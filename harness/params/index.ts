@@ -1,6 +1,6 @@
 // Parameter count of a whole model: the text model (params/text.ts) and, for multimodal
 // checkpoints, the vision tower + projector (params/vision.ts).
-import type { ModelArch } from '../arch.ts';
+import type { ModelArch } from '../../runners/arch.ts';
 import { countTextParams } from './text.ts';
 import { countVisionParams } from './vision.ts';
 import type { ParamCount } from './types.ts';

@@ -1,6 +1,6 @@
 // Glue between the PEFT methods (harness/peft) and the `params` report: resolves a `--peft`
 // argument (spec string, HF adapter directory or official LLaMA-Adapter .pth) on one model and returns its exact counts.
-import type { ModelArch } from '../arch.ts';
+import type { ModelArch } from '../../runners/arch.ts';
 import { checkOfficialRelease, countTrainable, officialReleaseArg, parsePeft, peftLabel, readOfficialRelease, type PeftSpec } from '../peft/index.ts';
 
 export interface PeftCount {

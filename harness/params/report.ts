@@ -1,6 +1,6 @@
 // The `params` report of a model (+ PEFT): the JSON contract of `llama-eval params --json`.
 import { InputError } from '../errors.ts';
-import type { ModelArch } from '../arch.ts';
+import type { ModelArch } from '../../runners/arch.ts';
 import type { ResolvedModel } from '../zoo.ts';
 import { countModelParams } from './index.ts';
 import { applyPeftToCount, type PeftCount } from './peft.ts';

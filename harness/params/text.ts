@@ -3,7 +3,7 @@
 // modeling_mllama.py `MllamaForCausalLM`, modeling_llama4.py `Llama4ForCausalLM`). Counting is
 // the product here, so it is done by hand rather than by instantiating a framework model.
 
-import type { TextArch } from '../arch.ts';
+import type { TextArch } from '../../runners/arch.ts';
 import type { ParamCount } from './types.ts';
 
 /** Where a linear layer sits; PEFT targeting and component totals group by it. */

@@ -15,7 +15,7 @@
 // A checkpoint loaded as `*ForConditionalGeneration` nests the same text modules one level deeper
 // (`model.language_model.layers...`); short names and suffixes match identically there.
 
-import type { TextArch } from '../arch.ts';
+import type { TextArch } from '../../runners/arch.ts';
 import { linearModules, type LinearGroup } from '../params/text.ts';
 
 export type ModuleKind = 'linear' | 'embedding' | 'norm';

@@ -3,7 +3,7 @@
 // LLaMA-Adapter V1/V2), so that `trainable` equals what `print_trainable_parameters()` (or the
 // official training script) reports. Shapes come from modules.ts / params/text.ts, never from a model.
 
-import type { TextArch } from '../arch.ts';
+import type { TextArch } from '../../runners/arch.ts';
 import { InputError } from '../errors.ts';
 import { expertParameters, moduleInstances, selfAttentionLayers, type ModuleInstance } from './modules.ts';
 import type { AdapterV1Spec, AdapterV2Spec, ExcitorSpec, LoraSpec, PeftSpec } from './spec.ts';

@@ -5,7 +5,7 @@
 // tokenizer_config.json, and the safetensors weights (weights.ts).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseModelConfig, type ModelArch } from '../../harness/arch.ts';
+import { parseModelConfig, type ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { suggestModel, zooEntry } from '../../harness/zoo.ts';
 import { ensureTinyCheckpoint, isTinyId } from '../tiny.ts';

@@ -1,7 +1,7 @@
 // The HF tensor names and shapes of a LLaMA-family text checkpoint, derived from its architecture:
 // `LlamaForCausalLM` (modeling_llama.py) and `Llama4ForCausalLM` (modeling_llama4.py). One list,
 // used to generate tiny checkpoints and to check a loaded checkpoint's shapes against config.json.
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 
 export interface TensorSpec {
   name: string;

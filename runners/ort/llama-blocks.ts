@@ -1,7 +1,7 @@
 // The decoder-layer blocks of the LLaMA ONNX graph (plain ONNX ops): self-attention with RoPE,
 // GQA, KV cache, QK-norm and temperature tuning; the SwiGLU MLP; the Llama 4 MoE block. Each
 // mirrors one function of the float64 reference (runners/reference.ts) and is tested against it.
-import type { TextArch } from '../../harness/arch.ts';
+import type { TextArch } from '../arch.ts';
 import type { GraphOps } from './llama-ops.ts';
 
 /** Names of the graph-wide values every layer reads (built once in llama-graph.ts). */

@@ -7,7 +7,7 @@
 // attention in fp16 graphs, whose KV cache is float32 at the graph edge (llama-blocks.ts appendToCache):
 // GQA may write present into its past buffer, and ORT's planner then reuses the Cast of past_key for
 // present_key and fails on the length mismatch ("Shape mismatch attempting to re-use buffer").
-import type { TextArch } from '../../harness/arch.ts';
+import type { TextArch } from '../arch.ts';
 import type { AttentionWeights } from './llama-blocks.ts';
 import type { GraphOps } from './llama-ops.ts';
 

@@ -8,7 +8,7 @@
 // keys get their positions the same way, which is what makes left padding exact, and chunked
 // attention and causality are decided on positions. Every feature is switched by config, never by
 // model name; the float64 reference (runners/reference.ts) is the oracle each graph is tested against.
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { layerPrefix, textTensorSpecs } from '../hf/tensor-names.ts';
 import { defaultInvFreq, ropeInvFreq } from '../reference-rope.ts';

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ModelArch, TextArch } from '../../harness/arch.ts';
+import type { ModelArch, TextArch } from '../arch.ts';
 import type { Checkpoint } from '../hf/checkpoint.ts';
 import { CheckpointWeights } from '../hf/weights.ts';
 import { temperatureTuningFrom, type TensorSource } from '../reference-weights.ts';

@@ -14,7 +14,7 @@
 // - LLaMA-Adapter V1/V2 adaption prompts (PEFT adaption_prompt AdaptedAttention; official model.py):
 //   the prompt through k_proj / v_proj (no RoPE), attended by the final queries with a softmax of
 //   its own, times the gate (tanh(gate) for V2, applied on the host), joined before or after o_proj.
-import type { ModelArch, TextArch } from '../../harness/arch.ts';
+import type { ModelArch, TextArch } from '../arch.ts';
 import { parsePeft } from '../../harness/peft/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { AdaptionPrompt, LoraBranch } from '../peft/branch.ts';

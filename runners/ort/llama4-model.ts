@@ -3,7 +3,7 @@
 // replace its `<|patch|>` embeddings, and the text model (llama4-text-graph.ts, the LLaMA graph
 // with early fusion) reads them. Batch 1; the text session keeps a KV cache, so the features are
 // fed only with the tokens that hold the patches (the prefill).
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import type { TensorSource } from '../reference-weights.ts';
 import { CheckpointWeights } from '../hf/weights.ts';

@@ -6,7 +6,7 @@
 // whose i-th row replaces the embedding of the i-th `<|patch|>` token of the batch, as
 // Llama4ForConditionalGeneration.forward does (`get_placeholder_mask` + `inputs_embeds.masked_scatter`).
 // Everything after the embeddings is the text model's graph, unchanged.
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { temperatureTuningFrom, type TensorSource } from '../reference-weights.ts';
 import { buildLlamaGraph } from './llama-graph.ts';

@@ -6,7 +6,7 @@
 //   pixel_values [num_tiles, channels, image_size, image_size] float32
 //   ->  image_features [num_tiles * tokens_per_tile, text hidden_size]
 // (tiles in order, the global tile last: the order of the `<|patch|>` tokens).
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { llama4VisionTensorSpecs } from '../tiny-vision.ts';
 import type { TensorGetter } from '../vision/mllama-reference.ts';

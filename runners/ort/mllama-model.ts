@@ -3,7 +3,7 @@
 // model (mllama-text-graph.ts) reads them in its cross-attention layers. The text session keeps a
 // KV cache for its self-attention layers; cross-attention K/V are recomputed from the states on
 // every call (they are a few projections of max_num_tiles * patches rows).
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { openMllamaReference, type MllamaReference } from '../vision/mllama-checkpoint.ts';
 import { preprocessImage, type MllamaProcessorConfig, type PreprocessedImage } from '../vision/mllama-preprocess.ts';

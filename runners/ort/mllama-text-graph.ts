@@ -13,7 +13,7 @@
 // HF's text-only path skips the cross-attention layers; fed zero states and an all-zero tile mask,
 // each of them is exactly the identity instead (v_proj(0) = 0 empties the attention branch, and a
 // row that sees no tile has its MLP branch multiplied by 0), so one graph serves both paths.
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { layerPrefix } from '../hf/tensor-names.ts';
 import { ropeInvFreq } from '../reference-rope.ts';

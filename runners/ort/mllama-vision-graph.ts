@@ -5,7 +5,7 @@
 //   pixel_values [1, max_num_tiles, 3, image_size, image_size] float32,
 //   aspect_ratio_ids [1] int64, aspect_ratio_mask [1, max_num_tiles] int64
 //   ->  cross_attention_states [max_num_tiles * patches_per_tile, text hidden_size].
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { mllamaTensorSpecs } from '../tiny-vision.ts';
 import { mllamaVisionArch, patchesPerTile, type MllamaVisionArch, type TensorGetter } from '../vision/mllama-reference.ts';

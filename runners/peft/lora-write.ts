@@ -6,7 +6,7 @@
 // PEFT's init, ||W + scale B A|| per output row, so it needs the base weights.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TextArch } from '../../harness/arch.ts';
+import type { TextArch } from '../arch.ts';
 import { moduleInstances, loraRankFor, resolveLoraTargets, type LoraSpec } from '../../harness/peft/index.ts';
 import { seededNormal, seededUniform } from '../tiny.ts';
 import { streamSeed } from './seed.ts';

@@ -14,7 +14,7 @@ import { SafetensorsFile } from '../hf/safetensors.ts';
 import { InputError } from '../../results/errors.ts';
 import { loraRankFor, resolveLoraTargets } from '../../harness/peft/index.ts';
 import type { LoraSpec } from '../../harness/peft/index.ts';
-import type { TextArch } from '../../harness/arch.ts';
+import type { TextArch } from '../arch.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { doraRowScale, extendPeft, mergedWeight, type LoraBranch, type ReferencePeft } from './branch.ts';
 import { cloneModelShallow, referenceModules, type ModuleSlot } from './modules.ts';

@@ -2,7 +2,7 @@
 // weights as float32 tensors read once and kept (the vision towers read each weight per tile).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseModelConfig, type ModelArch } from '../../harness/arch.ts';
+import { parseModelConfig, type ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { CheckpointWeights } from '../hf/weights.ts';
 import type { TensorGetter } from './mllama-reference.ts';

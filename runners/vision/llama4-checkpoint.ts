@@ -2,7 +2,7 @@
 // reference and runs image bytes -> Llama4ImageProcessorFast -> vision tower -> projector, giving
 // the embeddings that replace the <|patch|> tokens, with the ids of the image block to put in the
 // text. Also the LLaMA 4 guard: a text-only Llama 4 checkpoint refuses images by name.
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import type { TensorGetter } from './mllama-reference.ts';
 import { cachedTensors, readCheckpointArch } from './checkpoint.ts';

@@ -2,7 +2,7 @@
 // image -> preprocessing -> vision tower -> projector, giving the cross-attention states the text
 // model's cross-attention layers read. Also the one guard every image path shares: a text-only
 // model refuses images with a clear error.
-import type { ModelArch } from '../../harness/arch.ts';
+import type { ModelArch } from '../arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { cachedTensors, readCheckpointArch } from './checkpoint.ts';
 import type { CrossAttentionArch } from './mllama-cross-attention.ts';

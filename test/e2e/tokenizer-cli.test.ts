@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { isInputError } from '../../harness/errors.ts';
 import { parsePeftSpec, type LoraSpec } from '../../harness/peft/index.ts';
 import { writeLoraAdapter } from '../../runners/peft/index.ts';

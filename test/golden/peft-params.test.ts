@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseModelConfig, type TextArch } from '../../harness/arch.ts';
+import { parseModelConfig, type TextArch } from '../../runners/arch.ts';
 import { InputError } from '../../harness/errors.ts';
 import { paramsBreakdown } from '../../harness/params/report.ts';
 import { countTrainable, countVisual, parsePeftSpec } from '../../harness/peft/index.ts';

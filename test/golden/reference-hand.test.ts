@@ -1,7 +1,7 @@
 // A 1-layer, 2-dimensional LLaMA whose logprobs are computed by hand (each step below; the decimals
 // were evaluated with Python's math module, an implementation independent of ours).
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { loadReferenceModel } from '../../runners/reference-weights.ts';
 import { referenceLogits, referenceTokenLogprobs } from '../../runners/reference.ts';
 

@@ -22,7 +22,7 @@
 // those the test checks the composition "published Llama 3.1 backbone + cross-attention layers +
 // 8 embedding rows" and the vision tower shared with the 11B Instruct.
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { countTextParams } from '../../harness/params/text.ts';
 import { countVisionParams } from '../../harness/params/vision.ts';
 import { LLAMA_32_VISION, LLAMA_32_VISION_CONFIGS } from '../../harness/zoo/llama-3.2-vision.ts';

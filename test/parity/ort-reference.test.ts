@@ -3,7 +3,7 @@
 // logprobs agree to 1e-4 (issue 4 acceptance) on every tiny model, both with the generated
 // weights and with sharpened ones that make attention, RoPE and MoE routing decisive.
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { InputError } from '../../results/errors.ts';
 import { OrtLlamaModel, ortTokenLogprobs } from '../../runners/ort/llama-model.ts';
 import { loadReferenceModel, loadReferenceFromCheckpoint, type TensorSource } from '../../runners/reference-weights.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { InputError } from '../../harness/errors.ts';
 import { zooEntry } from '../../harness/zoo.ts';
 

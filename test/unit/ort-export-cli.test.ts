@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import * as exportCommand from '../../harness/cli/export.ts';
 import { InputError } from '../../results/errors.ts';
 import { readCheckpointDir } from '../../runners/hf/checkpoint.ts';

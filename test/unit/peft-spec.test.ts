@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { InputError } from '../../harness/errors.ts';
 import { countTrainable, parsePeft, parsePeftSpec, readAdapterConfig, type PeftSpec } from '../../harness/peft/index.ts';
 

@@ -1,7 +1,7 @@
 // The building blocks of the reference forward on hand-computed numbers, and RoPE inv_freq against
 // formulas written out independently here (Meta's llama-models `apply_scaling`, RoFormer eq. 15).
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { zooEntry } from '../../harness/zoo.ts';
 import { logSoftmax, rmsNorm, silu, softmax } from '../../runners/reference-ops.ts';
 import { defaultInvFreq, ropeInvFreq, rotateHalf, rotateInterleaved } from '../../runners/reference-rope.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { countVisionParams } from '../../harness/params/vision.ts';
 import { runCell } from '../../harness/run/cell.ts';
 import { planRun } from '../../harness/run/plan.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../harness/arch.ts';
+import { parseModelConfig } from '../../runners/arch.ts';
 import { countModelParams } from '../../harness/params/index.ts';
 import { zooEntry } from '../../harness/zoo.ts';
 import { InputError } from '../../results/errors.ts';

@@ -8,7 +8,7 @@
 // `Llama4TextConfig`).
 
 import { z } from 'zod';
-import { InputError } from './errors.ts';
+import { InputError } from '../results/errors.ts';
 
 export const ROPE_TYPES = ['default', 'linear', 'dynamic', 'llama3', 'yarn', 'longrope'] as const;
 export type RopeType = (typeof ROPE_TYPES)[number];
