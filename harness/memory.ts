@@ -2,7 +2,7 @@
 // source is documented in docs/memory.md; keep the two in step.
 import type { TextArch } from '../runners/arch.ts';
 import { InputError } from './errors.ts';
-import { linearModules, linearParams } from './params/text.ts';
+import { linearModules, linearParams } from '../runners/arch-modules.ts';
 import type { ParamCount } from './params/types.ts';
 
 export const WEIGHT_DTYPES = ['fp32', 'bf16', 'fp16', 'int8', 'nf4', 'int4'] as const;

@@ -1,6 +1,6 @@
 // Backend factory: the one place that maps a backend name to a Runner, so the run engine never
 // imports a backend it does not use (the reference forward, ORT and llama.cpp are loaded lazily).
-import { parsePeft, peftLabel } from '../harness/peft/index.ts';
+import { parsePeft, peftLabel } from './peft/spec/index.ts';
 import { InputError } from '../results/errors.ts';
 import type { Backend, Runner } from './types.ts';
 

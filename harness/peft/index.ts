@@ -1,25 +1,4 @@
-// PEFT methods: spec parsing (CLI string or HF adapter directory) and exact trainable-parameter counts.
-export {
-  PEFT_METHODS,
-  LORA_DEFAULTS,
-  LORA_DEFAULT_TARGETS,
-  QLORA_DEFAULTS,
-  ADAPTER_V1_DEFAULTS,
-  ADAPTER_V2_DEFAULTS,
-  EXCITOR_DEFAULTS,
-  parsePeftSpec,
-  peftLabel,
-  peftSpecSchema,
-  type PeftMethod,
-  type PeftSpec,
-  type LoraSpec,
-  type LoraTargets,
-  type AdapterV1Spec,
-  type AdapterV2Spec,
-  type ExcitorSpec,
-} from './spec.ts';
-export { SUPPORTED_PEFT_TYPES, adapterConfigToSpec, readAdapterConfig, parsePeft } from './adapter-config.ts';
-export { countTrainable, loraRankFor, resolveLoraTargets, type TrainableCount } from './trainable.ts';
-export { moduleInstances, expertParameters, type ModuleInstance, type ParameterInstance } from './modules.ts';
-export { officialReleaseArg, officialReleaseSpec, readOfficialRelease, checkOfficialRelease, isOfficialAdapterV2, VISUAL_RELEASE_LAYERS, type OfficialRelease } from './official.ts';
-export { VISUAL_DEFAULTS, countVisual, visualParameterShapes, visualPathFromTensors, type VisualDims } from './visual.ts';
+// PEFT methods: spec parsing (runners/peft/spec, where the runners apply them) and exact
+// trainable-parameter counts (trainable.ts).
+export * from '../../runners/peft/spec/index.ts';
+export { countTrainable, type TrainableCount } from './trainable.ts';

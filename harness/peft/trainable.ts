@@ -1,13 +1,15 @@
 // Trainable parameters of a PEFT method on a LLaMA-family text model, counted the way the method's
 // reference code builds its parameters (HF PEFT for LoRA/QLoRA/AdaptionPrompt, OpenGVLab/LLaMA-Adapter for
 // LLaMA-Adapter V1/V2), so that `trainable` equals what `print_trainable_parameters()` (or the
-// official training script) reports. Shapes come from modules.ts / params/text.ts, never from a model.
+// official training script) reports. Shapes come from runners/peft/spec/modules.ts and runners/arch-modules.ts, never from a
+// model; target matching is runners/peft/spec/targets.ts.
 
 import type { TextArch } from '../../runners/arch.ts';
 import { InputError } from '../errors.ts';
-import { expertParameters, moduleInstances, selfAttentionLayers, type ModuleInstance } from './modules.ts';
-import type { AdapterV1Spec, AdapterV2Spec, ExcitorSpec, LoraSpec, PeftSpec } from './spec.ts';
-import { countVisual } from './visual.ts';
+import { expertParameters, moduleInstances, selfAttentionLayers } from '../../runners/peft/spec/modules.ts';
+import type { AdapterV1Spec, AdapterV2Spec, ExcitorSpec, LoraSpec, PeftSpec } from '../../runners/peft/spec/spec.ts';
+import { countVisual } from '../../runners/peft/spec/visual.ts';
+import { loraRankFor, matchLoraTargets, nameMatches, targetableNames } from '../../runners/peft/spec/targets.ts';
 
 export interface TrainableCount {
   /** Parameters with requires_grad after the method is applied (PEFT's "trainable params"). */
@@ -40,134 +42,16 @@ export function countTrainable(spec: PeftSpec, arch: TextArch): TrainableCount {
 // ---------------------------------------------------------------------------------------------------
 // LoRA / QLoRA (huggingface/peft src/peft/tuners/lora, tuners_utils.py)
 
-/** Compiles a regex taken from a spec or adapter_config.json, as an InputError naming the field if invalid. */
-function compile(source: string, pattern: string, what: string): RegExp {
-  try {
-    return new RegExp(source);
-  } catch (error) {
-    throw new InputError(`bad ${what} regex "${pattern}": ${(error as Error).message}`);
-  }
-}
-
-/** Python `re.fullmatch(pattern, key)`. */
-function fullMatch(pattern: string, key: string, what: string): boolean {
-  return compile(`^(?:${pattern})$`, pattern, what).test(key);
-}
-
-/** PEFT's name match of a list entry: the full key, or a dotted suffix of it (`key.endswith(f".{target}")`). */
-function nameMatches(key: string, target: string): boolean {
-  return key === target || key.endsWith(`.${target}`);
-}
-
-/**
- * The decoder-layer index PEFT reads for `layers_to_transform`: `re.match(r".*?\.[^.]*\.(\d+)\.", key)`,
- * or `rf".*?\.{pattern}\.(\d+)\."` per `layers_pattern` (check_target_module_exists).
- */
-function layerIndexOf(key: string, patterns: string[] | null): number | null {
-  const res = patterns === null ? [/^.*?\.[^.]*\.(\d+)\./] : patterns.map((p) => compile(`^.*?\\.${p}\\.(\\d+)\\.`, p, 'layers_pattern'));
-  for (const re of res) {
-    const m = re.exec(key);
-    if (m) return Number(m[1]);
-  }
-  return null;
-}
-
-/** `get_pattern_key`: the first rank_pattern key with `re.match(rf"(.*\.)?({key})$", module_key)`. */
-function rankFor(spec: LoraSpec, key: string): number {
-  for (const [pattern, r] of Object.entries(spec.rankPattern)) {
-    if (compile(`^(.*\\.)?(${pattern})$`, pattern, 'rank_pattern').test(key)) return r;
-  }
-  return spec.r;
-}
-
-function targetableNames(all: ModuleInstance[]): string {
-  return [...new Set(all.filter((m) => m.kind !== 'norm').map((m) => m.name))].join(', ');
-}
-
-function resolveTargets(spec: LoraSpec, all: ModuleInstance[]): ModuleInstance[] {
-  const t = spec.targets;
-  if ((t === 'all-linear' || !Array.isArray(t)) && (spec.layersToTransform !== null || spec.layersPattern !== null)) {
-    // LoraConfig.__post_init__: "`layers_to_transform` cannot be used when `target_modules` is a str."
-    throw new InputError('LoRA layers_to_transform/layers_pattern cannot be combined with targets=all-linear or a regex (PEFT LoraConfig rejects it)');
-  }
-  if (spec.layersPattern !== null && spec.layersToTransform === null) {
-    throw new InputError('LoRA layers_pattern needs layers_to_transform (PEFT LoraConfig rejects it)');
-  }
-  let targeted: ModuleInstance[];
-  if (t === 'all-linear') {
-    // INCLUDE_LINEAR_LAYERS_SHORTHAND: every nn.Linear (isinstance, so Llama4Router, an nn.Linear
-    // subclass, is in) minus the output embedding `get_output_embeddings()` = lm_head
-    // (_maybe_include_all_linear_layers, after artidoro/qlora's find_all_linear_names). The embedding
-    // is not Linear and stays out. Llama 4's routed experts are fused nn.Parameters, not Linear
-    // modules: all-linear never reaches them; PEFT adapts them only through
-    // `target_parameters=['feed_forward.experts.gate_up_proj', 'feed_forward.experts.down_proj']`.
-    targeted = all.filter((m) => m.kind === 'linear' && m.group !== 'lm_head');
-  } else if (Array.isArray(t)) {
-    const missing: string[] = [];
-    const hit = new Set<ModuleInstance>();
-    for (const target of t) {
-      const matches = all.filter((m) => nameMatches(m.key, target));
-      const norm = matches.find((m) => m.kind === 'norm');
-      if (norm) {
-        throw new InputError(`LoRA target "${target}" is an RMSNorm (${norm.key}); LoRA wraps Linear and Embedding modules only (targetable: ${targetableNames(all)})`);
-      }
-      if (matches.length === 0) missing.push(target);
-      for (const m of matches) hit.add(m);
-    }
-    if (missing.length > 0) {
-      // PEFT raises only when no target matches at all ("Target modules {...} not found in the base
-      // model"); a name that matches nothing is almost always a typo, so each one is reported here.
-      throw new InputError(`LoRA target modules ${missing.join(', ')} not found in the model (targetable: ${targetableNames(all)})`);
-    }
-    targeted = [...hit];
-    if (spec.layersToTransform !== null) {
-      const layers = new Set(spec.layersToTransform);
-      targeted = targeted.filter((m) => {
-        const i = layerIndexOf(m.key, spec.layersPattern);
-        return i !== null && layers.has(i);
-      });
-    }
-  } else {
-    targeted = all.filter((m) => fullMatch(t.regex, m.key, 'target_modules'));
-    const norm = targeted.find((m) => m.kind === 'norm');
-    if (norm) throw new InputError(`LoRA target regex "${t.regex}" matches RMSNorm ${norm.key}; LoRA wraps Linear and Embedding modules only`);
-    if (targeted.length === 0) throw new InputError(`LoRA target modules regex "${t.regex}" not found in the model (module keys look like model.layers.0.self_attn.q_proj)`);
-  }
-  const ex = spec.excludeModules;
-  if (ex !== null) {
-    targeted = targeted.filter((m) => !(Array.isArray(ex) ? ex.some((x) => nameMatches(m.key, x)) : fullMatch(ex.regex, m.key, 'exclude_modules')));
-  }
-  // check_target_module_exists: a module matched by modules_to_save is never also LoRA-wrapped.
-  if (spec.modulesToSave.length > 0) {
-    const saved = spec.modulesToSave.map((s) => compile(`^(|.*\\.)${s}($|\\..*)`, s, 'modules_to_save'));
-    targeted = targeted.filter((m) => !saved.some((re) => re.test(m.key)));
-  }
-  if (targeted.length === 0 && spec.targetParameters.length === 0) {
-    throw new InputError('LoRA targets no module after layers_to_transform / exclude_modules / modules_to_save (PEFT: "No modules were targeted for adaptation")');
-  }
-  return targeted;
-}
-
-/** The module instances a LoRA spec wraps on `arch` (PEFT's target matching), for runners/peft. */
-export function resolveLoraTargets(spec: LoraSpec, arch: TextArch): ModuleInstance[] {
-  return resolveTargets(spec, moduleInstances(arch));
-}
-
-/** The rank of module `key` under the spec's `rank_pattern` (PEFT get_pattern_key), else `r`. */
-export function loraRankFor(spec: LoraSpec, key: string): number {
-  return rankFor(spec, key);
-}
-
 function countLora(spec: LoraSpec, arch: TextArch): TrainableCount {
   const all = moduleInstances(arch);
-  const targeted = resolveTargets(spec, all);
+  const targeted = matchLoraTargets(spec, all);
   const components: Record<string, number> = {};
   const add = (name: string, n: number) => {
     if (n !== 0) components[name] = (components[name] ?? 0) + n;
   };
   let unfrozen = 0;
   for (const m of targeted) {
-    const r = rankFor(spec, m.key);
+    const r = loraRankFor(spec, m.key);
     // lora.Linear: lora_A = nn.Linear(in, r, bias=False), lora_B = nn.Linear(r, out, bias=lora_bias).
     // lora.Embedding: lora_embedding_A (r, num_embeddings), lora_embedding_B (embedding_dim, r).
     add(`lora.${m.name}`, r * (m.inFeatures + m.outFeatures));
@@ -206,7 +90,7 @@ function countLora(spec: LoraSpec, arch: TextArch): TrainableCount {
     if (spec.dropout > 0) throw new InputError('LoRA target_parameters need dropout=0 (PEFT lora.ParamWrapper raises)');
     for (const p of matches) {
       const [e, d1, d2] = p.shape;
-      add(`lora.experts.${p.key.slice(p.key.lastIndexOf('.') + 1)}`, rankFor(spec, p.key) * e * (d1 + d2));
+      add(`lora.experts.${p.key.slice(p.key.lastIndexOf('.') + 1)}`, loraRankFor(spec, p.key) * e * (d1 + d2));
     }
   }
   // modules_to_save: ModulesToSaveWrapper keeps the frozen original and a trainable full copy.
@@ -329,7 +213,7 @@ function countAdapterV2(spec: AdapterV2Spec, arch: TextArch): TrainableCount {
   for (const [k, v] of Object.entries({ bias, scale, norm, adaption_prompt: prompt, adaption_gate: gate })) {
     if (v !== 0) components[k] = v;
   }
-  // The visual path (harness/peft/visual.ts): every module of it trains; its image features are the
+  // The visual path (runners/peft/spec/visual.ts): every module of it trains; its image features are the
   // base's projector output, text hidden_size wide.
   if (spec.visual) Object.assign(components, countVisual(spec.visual, arch.hiddenSize, arch.hiddenSize, spec.len));
   const trainable = Object.values(components).reduce((s, n) => s + n, 0);

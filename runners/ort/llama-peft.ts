@@ -15,7 +15,7 @@
 //   the prompt through k_proj / v_proj (no RoPE), attended by the final queries with a softmax of
 //   its own, times the gate (tanh(gate) for V2, applied on the host), joined before or after o_proj.
 import type { ModelArch, TextArch } from '../arch.ts';
-import { parsePeft } from '../../harness/peft/index.ts';
+import { parsePeft } from '../peft/spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { AdaptionPrompt, LoraBranch } from '../peft/branch.ts';
 import { applyPeftToReference, type ApplyPeftOptions } from '../peft/index.ts';

@@ -10,7 +10,7 @@
 // - LLaMA-Adapter V1 / V2 prompts on the self-attention layers, V2 biases / scales / norms; V2's
 //   visual path (runners/peft/visual.ts) adds each image's visual query to the prompt feeds.
 // The vision tower and projector are never adapted (PEFT's targets live in the language model).
-import { officialReleaseArg, parsePeft } from '../../harness/peft/index.ts';
+import { officialReleaseArg, parsePeft } from '../peft/spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { ReferencePeft, VisualAdapter } from '../peft/branch.ts';
 import { applyPeftToReference, type AdapterInit } from '../peft/index.ts';

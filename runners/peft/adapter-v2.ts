@@ -9,7 +9,7 @@
 // There is no HF PEFT format for V2; tensors are named after the HF modules they modify
 // (`<module>.adapter_v2_scale` / `.adapter_v2_bias`, the norm's `.weight`, `adapter_query.weight`,
 // `model.layers.N.self_attn.adapter_v2_gate`), and `officialAdapterV2Name` maps the release's names.
-import type { AdapterV2Spec } from '../../harness/peft/index.ts';
+import type { AdapterV2Spec } from './spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { seededNormal, seededUniform } from '../tiny.ts';

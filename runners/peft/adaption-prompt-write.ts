@@ -3,7 +3,7 @@
 // `adaption_prompt` / `adaption_gate` tensors of the top `layers` layers.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AdapterV1Spec } from '../../harness/peft/index.ts';
+import type { AdapterV1Spec } from './spec/index.ts';
 import { f32Bytes, writeRawSafetensors } from '../quant/safetensors-raw.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { randomAdaptionPromptTensors } from './adaption-prompt.ts';

@@ -8,12 +8,12 @@
 // k_proj / v_proj (no RoPE), the rotated queries attend over it with a softmax of its own, the result
 // is scaled by the gate, sent through o_proj and added to the attention output. The official release
 // (alpaca_finetuning_v1/llama/model.py) has one gate per head, [1, n_heads, 1, 1]; that shape is read too.
-import type { AdapterV1Spec } from '../../harness/peft/index.ts';
+import type { AdapterV1Spec } from './spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { seededNormal, seededUniform } from '../tiny.ts';
 import { extendPeft, type AdaptionPrompt, type ReferencePeft } from './branch.ts';
-import { selfAttentionLayers } from '../../harness/peft/modules.ts';
+import { selfAttentionLayers } from './spec/modules.ts';
 import { peftKeyPrefix, type AdapterTensors, type NamedTensor } from './lora.ts';
 import { streamSeed } from './seed.ts';
 

@@ -5,7 +5,7 @@
 // runners/torch/pth.ts). LLaMA-Excitor is not applied yet (its structure could not be verified against the paper).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isOfficialAdapterV2, officialReleaseArg, parsePeft, type PeftSpec } from '../../harness/peft/index.ts';
+import { isOfficialAdapterV2, officialReleaseArg, parsePeft, type PeftSpec } from './spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import { quantizeReferenceNf4 } from '../quant/nf4-model.ts';
 import type { ReferenceModel } from '../reference-weights.ts';

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TextArch } from '../arch.ts';
-import { moduleInstances, loraRankFor, resolveLoraTargets, type LoraSpec } from '../../harness/peft/index.ts';
+import { moduleInstances, loraRankFor, resolveLoraTargets, type LoraSpec } from './spec/index.ts';
 import { seededNormal, seededUniform } from '../tiny.ts';
 import { streamSeed } from './seed.ts';
 import type { ReferenceModel } from '../reference-weights.ts';

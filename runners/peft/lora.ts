@@ -12,8 +12,8 @@
 // and every LLaMA target is an nn.Linear, so it is accepted and has no effect here.
 import { SafetensorsFile } from '../hf/safetensors.ts';
 import { InputError } from '../../results/errors.ts';
-import { loraRankFor, resolveLoraTargets } from '../../harness/peft/index.ts';
-import type { LoraSpec } from '../../harness/peft/index.ts';
+import { loraRankFor, resolveLoraTargets } from './spec/index.ts';
+import type { LoraSpec } from './spec/index.ts';
 import type { TextArch } from '../arch.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import { doraRowScale, extendPeft, mergedWeight, type LoraBranch, type ReferencePeft } from './branch.ts';

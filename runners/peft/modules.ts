@@ -1,6 +1,6 @@
 // The modules of a ReferenceModel by HF module name (`model.layers.0.self_attn.q_proj`), as PEFT names
 // them, so adapters can read and replace weights without knowing the ReferenceModel's field layout.
-import { selfAttentionLayers } from '../../harness/peft/modules.ts';
+import { selfAttentionLayers } from './spec/modules.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import type { TensorGetter } from '../vision/mllama-reference.ts';
 

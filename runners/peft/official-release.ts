@@ -8,13 +8,13 @@
 // (llama/model.py Attention.forward) adds gate * softmax(q K_p^T / sqrt(d)) V_p to the heads before
 // wo, gate used as is (the fine-tuning code in alpaca_finetuning_v1 applies tanh at one commit; the
 // release is read as the inference code reads it).
-import { ADAPTER_V1_DEFAULTS, officialReleaseSpec, type AdapterV2Spec } from '../../harness/peft/index.ts';
+import { ADAPTER_V1_DEFAULTS, officialReleaseSpec, type AdapterV2Spec } from './spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import type { ReferenceModel } from '../reference-weights.ts';
 import type { PthTensor } from '../torch/pth.ts';
 import { applyAdapterV2, officialAdapterV2Name } from './adapter-v2.ts';
 import { adaptedLayers } from './adaption-prompt.ts';
-import { selfAttentionLayers } from '../../harness/peft/modules.ts';
+import { selfAttentionLayers } from './spec/modules.ts';
 import { extendPeft, type AdaptionPrompt } from './branch.ts';
 import { memoryAdapterTensors, type LoraMode, type NamedTensor } from './lora.ts';
 

@@ -7,8 +7,8 @@
 // and `forward`: each adapted layer's prompt is `adapter_query[layer] + q`. LayerNorms are torch's
 // nn.LayerNorm (eps 1e-5: timm 0.3.2 Block's `norm_layer=nn.LayerNorm`, and the modules above);
 // attention is timm's: qkv laid out [q | k | v], each head a contiguous slice, scale head_dim^-0.5, no mask.
-// The features are the base's own (harness/peft/visual.ts): mllama's projector output over the real tiles.
-import { visualParameterShapes, type VisualDims } from '../../harness/peft/index.ts';
+// The features are the base's own (runners/peft/spec/visual.ts): mllama's projector output over the real tiles.
+import { visualParameterShapes, type VisualDims } from './spec/index.ts';
 import { InputError } from '../../results/errors.ts';
 import { linear, softmax } from '../reference-ops.ts';
 import type { ReferenceModel } from '../reference-weights.ts';

@@ -1,7 +1,7 @@
 // The HF module tree of a LLaMA-family `*ForCausalLM` text model, as PEFT sees it: every module that
 // PEFT's name matching can land on, under its full dotted key (`model.layers.3.self_attn.q_proj`), with
 // the shapes that decide how many parameters an adapter on it has. Built from `linearModules` (the
-// `nn.Linear` list of params/text.ts) plus the embedding and the RMSNorms, so that LoRA targeting,
+// `nn.Linear` list of runners/arch-modules.ts) plus the embedding and the RMSNorms, so that LoRA targeting,
 // `modules_to_save` and LLaMA-Adapter V2's norm tuning all match names the way PEFT does.
 //
 // Key layout (transformers modeling files):
@@ -15,8 +15,8 @@
 // A checkpoint loaded as `*ForConditionalGeneration` nests the same text modules one level deeper
 // (`model.language_model.layers...`); short names and suffixes match identically there.
 
-import type { TextArch } from '../../runners/arch.ts';
-import { linearModules, type LinearGroup } from '../params/text.ts';
+import type { TextArch } from '../../arch.ts';
+import { linearModules, type LinearGroup } from '../../arch-modules.ts';
 
 export type ModuleKind = 'linear' | 'embedding' | 'norm';
 
@@ -102,7 +102,7 @@ export function moduleInstances(a: TextArch): ModuleInstance[] {
   }
   if (a.tieWordEmbeddings) {
     // LlamaForCausalLM always builds `lm_head = nn.Linear(hidden, vocab, bias=False)`; tying makes its
-    // weight the embedding's, so params/text.ts leaves it out of the count. PEFT still sees the module.
+    // weight the embedding's, so harness/params/text.ts leaves it out of the count. PEFT still sees the module.
     out.push({ key: 'lm_head', name: 'lm_head', kind: 'linear', group: 'lm_head', inFeatures: h, outFeatures: a.vocabSize, bias: false, layer: null, params: h * a.vocabSize, tied: true });
   }
   return out;

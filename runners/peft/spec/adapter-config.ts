@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../errors.ts';
+import { InputError } from '../../../results/errors.ts';
 import { officialReleaseArg, readOfficialRelease } from './official.ts';
 import { LORA_DEFAULT_TARGETS, LORA_DEFAULTS, parsePeftSpec, validatePeftSpec, type PeftSpec } from './spec.ts';
 

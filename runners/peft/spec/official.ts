@@ -13,9 +13,9 @@
 // `_scale`, `feed_forward.wX_*`, `attention_norm.weight`, `ffn_norm.weight`; with the visual path
 // (llama_adapter_v2_multimodal7b/llama/llama_adapter.py) also `clip_proj.*`, `clip_proj_norm.*`,
 // `visual_query.weight`, `visual_blocks.N.*`, `visual_proj.*`, `visual_proj_norm.*`.
-import type { TextArch } from '../../runners/arch.ts';
-import { InputError } from '../errors.ts';
-import { readPth, type PthTensor } from '../../runners/torch/pth.ts';
+import type { TextArch } from '../../arch.ts';
+import { InputError } from '../../../results/errors.ts';
+import { readPth, type PthTensor } from '../../torch/pth.ts';
 import { selfAttentionLayers } from './modules.ts';
 import { ADAPTER_V1_DEFAULTS, parsePeftSpec, type PeftSpec } from './spec.ts';
 import { visualPathFromTensors } from './visual.ts';

@@ -11,7 +11,7 @@
 //
 // This file holds the module shapes (official names) and the trainable count; runners/peft/visual.ts
 // runs the forward.
-import { InputError } from '../errors.ts';
+import { InputError } from '../../../results/errors.ts';
 
 /** `LLaMA_adapter(v_embed_dim=768, v_depth=8, v_num_heads=16, v_mlp_ratio=4.0)` defaults of the release. */
 export const VISUAL_DEFAULTS = { dim: 768, depth: 8, heads: 16, mlpRatio: 4 } as const;

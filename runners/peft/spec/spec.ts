@@ -7,7 +7,7 @@
 // booleans are `true` / `false`.
 
 import { z } from 'zod';
-import { InputError } from '../errors.ts';
+import { InputError } from '../../../results/errors.ts';
 import { VISUAL_DEFAULTS } from './visual.ts';
 
 export const PEFT_METHODS = ['lora', 'qlora', 'adapter-v1', 'adapter-v2', 'excitor'] as const;
