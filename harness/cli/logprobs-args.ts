@@ -22,7 +22,7 @@ export const LOGPROBS_COMMAND: CommandSpec = {
       })
       .option('dtype', { choices: ['fp32', 'fp16'] as const, default: 'fp32' as const, describe: 'ORT compute dtype: fp16 halves the weights (RMSNorm/softmax/logits stay fp32 as in HF fp16 LLaMA); not with --peft' })
       .option('peft', { type: 'string', describe: 'HF PEFT adapter directory, or a spec (lora:r=8) applied as PEFT initialises it (identity, except QLoRA\'s NF4 base)' })
-      .option('image', { type: 'string', describe: 'Image file (PNG, JPEG, WebP, GIF, TIFF) for a LLaMA 3.2 Vision model; <|image|> goes before the text (--ids: first, unless the ids hold it)' })
+      .option('image', { type: 'string', describe: 'Image file (PNG, JPEG, WebP, GIF, TIFF) for a vision model. LLaMA 3.2 Vision: <|image|> goes before the text (--ids: first, unless the ids hold it); LLaMA 4: the image block goes before the text, its <|patch|> positions read null' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never download (also HF_HUB_OFFLINE=1)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {"input_ids", "token_logprobs"} (field names are a stable contract)' })
       .example('$0 logprobs --model tiny-llama-3 --text "Hello world" --json', 'token_logprobs[0] is null')

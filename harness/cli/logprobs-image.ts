@@ -27,10 +27,11 @@ export function isMllama(checkpoint: Checkpoint): boolean {
   return checkpoint.arch.modelType === 'mllama' && checkpoint.arch.vision !== null;
 }
 
-/** Throws unless `checkpoint` takes `--image` (LLaMA 3.2 Vision). */
-export function assertImageModel(checkpoint: Checkpoint): void {
+/** Throws unless `checkpoint` takes `--image` (LLaMA 3.2 Vision; LLaMA 4 vision where `llama4` says the command reads it). */
+export function assertImageModel(checkpoint: Checkpoint, options: { llama4?: boolean } = {}): void {
   if (isMllama(checkpoint)) return;
   const { modelType, vision } = checkpoint.arch;
+  if (options.llama4 === true && modelType === 'llama4' && vision !== null) return;
   if (vision !== null) throw new InputError(`--image: model ${checkpoint.id} (model_type ${modelType}) takes images, but this command reads them for LLaMA 3.2 Vision (mllama) models only; use tiny-llama-3.2-vision or drop --image`);
   throw new InputError(`--image: model ${checkpoint.id} is text-only (model_type ${modelType}, no vision_config); use a LLaMA 3.2 Vision model such as tiny-llama-3.2-vision, or drop --image`);
 }

@@ -8,6 +8,7 @@ import { applyPeftToReference } from '../../runners/peft/index.ts';
 import { imageTokenId, referenceVisionTokenLogprobs } from '../../runners/vision/mllama-text.ts';
 import type { CliIO } from './command.ts';
 import { assertImageModel, isMllama, readImageArg, referenceImage, withImageToken } from './logprobs-image.ts';
+import { isLlama4Vision, llama4ImageLogprobs } from './logprobs-llama4.ts';
 import { printJson, printTable } from './output.ts';
 
 /** "1, 2,3" -> [1, 2, 3]; anything else is a usage error naming the bad entry. */
@@ -52,11 +53,21 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   // yargs checks this too; repeated here because a failed yargs check may still reach the handler.
   if ((args.text === undefined) === (args.ids === undefined)) throw new InputError('give exactly one of --text or --ids');
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
-  if (args.image !== undefined) assertImageModel(checkpoint);
+  if (args.image !== undefined) assertImageModel(checkpoint, { llama4: true });
   const image = readImageArg(args.image);
-  const tokenizer = args.ids === undefined || !args.json ? LlamaTokenizer.fromDir(checkpoint.dir) : null;
+  const llama4Image = image !== null && isLlama4Vision(checkpoint);
+  // LLaMA 4's image block is spelled with the tokenizer's special tokens: it is needed even for --ids.
+  const tokenizer = args.ids === undefined || !args.json || llama4Image ? LlamaTokenizer.fromDir(checkpoint.dir) : null;
   const given = args.ids !== undefined ? parseIds(String(args.ids)) : tokenizer!.encode(String(args.text));
   if (given.length === 0) throw new InputError('nothing to score: the input has no tokens');
+  if (llama4Image) {
+    const backend = args.backend === 'ort' ? 'ort' : 'reference';
+    if (args.dtype === 'fp16') throw new InputError(`--dtype fp16: the LLaMA 4 image graphs of ${checkpoint.id} run in fp32 only; drop --dtype`);
+    const badId = given.find((id) => id >= checkpoint.arch.text.vocabSize);
+    if (badId !== undefined) throw new InputError(`--ids: token id ${badId} is outside the vocabulary of ${checkpoint.id} (vocab_size ${checkpoint.arch.text.vocabSize})`);
+    const out = await llama4ImageLogprobs(checkpoint, tokenizer!, given, { bytes: image, name: `--image ${String(args.image)}` }, backend, args.peft === undefined ? undefined : String(args.peft));
+    return printLogprobs(io, args.json === true, tokenizer, out.input_ids, out.token_logprobs, backend === 'ort' ? 'fp32' : 'float64', backend);
+  }
   // <|image|> before the text (HF's "<|image|><|begin_of_text|>..." layout), unless --ids places it.
   const ids = image ? withImageToken(checkpoint, given) : given;
   const vocab = checkpoint.arch.text.vocabSize;
@@ -69,11 +80,14 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   if (backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
   const mllama = isMllama(checkpoint);
   if (mllama && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT LLaMA 3.2 Vision graphs are fp32 only; drop --dtype for ${checkpoint.id}`);
-  if (mllama && backend === 'ort' && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT graphs of ${checkpoint.id} (LLaMA 3.2 Vision) run in fp32 only; drop --dtype fp16`);
   const logprobs = backend === 'ort'
     ? mllama ? await ortMllamaLogprobs(checkpoint, ids, image && { bytes: image, name: `--image ${String(args.image)}` }, peft) : await ortLogprobs(checkpoint, ids, peft, dtype)
     : await referenceLogprobs(checkpoint, ids, image, peft, String(args.image));
-  if (args.json) {
+  return printLogprobs(io, args.json === true, tokenizer, ids, logprobs, backend === 'ort' ? dtype : 'float64', backend);
+}
+
+function printLogprobs(io: CliIO, json: boolean, tokenizer: LlamaTokenizer | null, ids: readonly number[], logprobs: readonly (number | null)[], precision: string, backend: string): number {
+  if (json) {
     printJson(io, { input_ids: ids, token_logprobs: logprobs });
     return 0;
   }
@@ -82,7 +96,7 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
     ['#', 'id', 'token', 'logprob'],
     ids.map((id, i) => [i, id, JSON.stringify(tokenizer?.idToToken(id) ?? ''), logprobs[i] === null ? '-' : logprobs[i]!.toFixed(6)]),
   );
-  const total = logprobs.reduce<number>((s, x) => s + (x ?? 0), 0);
-  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend ${backend}, ${backend === 'ort' ? dtype : 'float64'})\n`);
+  const total = logprobs.reduce<number>((sum, x) => sum + (x ?? 0), 0);
+  io.out(`sum ${total.toFixed(6)} over ${ids.length - 1} predicted tokens (backend ${backend}, ${precision})\n`);
   return 0;
 }

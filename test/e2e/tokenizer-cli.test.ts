@@ -12,6 +12,7 @@ import { writeLoraAdapter } from '../../runners/peft/index.ts';
 import { ensureTinyCheckpoint } from '../../runners/tiny.ts';
 import * as logprobs from '../../harness/cli/logprobs.ts';
 import * as tokenize from '../../harness/cli/tokenize.ts';
+import { LlamaTokenizer } from '../../runners/tokenizer.ts';
 
 const cache = mkdtempSync(join(tmpdir(), 'tokenizer-cli-'));
 process.env.LLAMA_EVAL_CACHE = cache; // the commands read the cache location from the environment
@@ -145,4 +146,43 @@ describe('llama-eval logprobs --image', () => {
     expect(text.code).toBe(2);
     expect(text.err).toMatch(/--image: model tiny-llama-3 is text-only \(model_type llama, no vision_config\)/);
   });
+});
+
+// `--image` on LLaMA 4 (issue 10, early fusion): the image block goes before the text as
+// transformers' Llama4Processor._prompt_split_image lays it out, its <|patch|> rows are image
+// features (null logprobs), and ORT agrees with the float64 reference within 1e-4.
+describe('llama-eval logprobs --image on LLaMA 4', () => {
+  const MODEL = 'tiny-llama-4-vision';
+  const IMAGE = join(import.meta.dirname, '../../suites/data/medical-vqa/images/lesion-left.png'); // 64 x 64 px
+
+  it('lays out the image block as Llama4Processor does, and ort equals the reference within 1e-4', async () => {
+    const run = async (extra: Record<string, unknown>) => {
+      const r = await cli(logprobs, { model: MODEL, text: 'Is there a lesion?', json: true, ...extra });
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out) as { input_ids: number[]; token_logprobs: (number | null)[] };
+    };
+    const ref = await run({ image: IMAGE, backend: 'reference' });
+    const text = await run({ backend: 'reference' });
+    // Expected block, written from transformers' processing_llama4.py `_prompt_split_image` for a
+    // 2 x 2 tile canvas (tiny-llama-4-vision: 28-px tiles, max_patches 4; 64 px -> 2 x 2) with 4
+    // tokens per tile (7-px patches: 16 per tile, pixel shuffle 0.5 -> 4): per row, each tile's
+    // patches with <|tile_x_separator|> between tiles and <|tile_y_separator|> after the row, then
+    // <|image|> and the global tile's patches, inside <|image_start|> ... <|image_end|>.
+    const tok = LlamaTokenizer.fromDir(ensureTinyCheckpoint(MODEL, { env: process.env }));
+    const id = (s: string) => tok.encode(s, { addSpecialTokens: false })[0]!;
+    const [S, E, I, P, X, Y] = ['<|image_start|>', '<|image_end|>', '<|image|>', '<|patch|>', '<|tile_x_separator|>', '<|tile_y_separator|>'].map(id);
+    const p4 = [P, P, P, P];
+    const block = [S, ...p4, X, ...p4, Y, ...p4, X, ...p4, Y, I, ...p4, E] as number[];
+    expect(ref.input_ids).toEqual([...block, ...text.input_ids]);
+    ref.input_ids.forEach((x, i) => expect(ref.token_logprobs[i] === null).toBe(i === 0 || x === P));
+    const ort = await run({ image: IMAGE, backend: 'ort' });
+    expect(ort.input_ids).toEqual(ref.input_ids);
+    const diff = Math.max(...ref.token_logprobs.map((x, i) => Math.abs((x ?? 0) - (ort.token_logprobs[i] ?? 0))));
+    expect(diff).toBeLessThanOrEqual(1e-4);
+    // The image matters: the text's logprobs after the block differ from the text-only run.
+    const tail = ref.token_logprobs.slice(block.length + 1);
+    expect(Math.max(...tail.map((x, i) => Math.abs(x! - text.token_logprobs[i + 1]!)))).toBeGreaterThan(1e-6);
+    const peft = await cli(logprobs, { model: MODEL, text: 'hi', json: true, image: IMAGE, peft: 'lora:r=4' });
+    expect(peft.code).toBe(2);
+  }, 60_000);
 });
