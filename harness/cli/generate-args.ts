@@ -21,7 +21,7 @@ export const GENERATE_COMMAND: CommandSpec = {
       .option('device', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as const, describe: 'ORT execution provider (cuda needs the onnxruntime-node CUDA binaries)' })
       .option('dtype', { choices: ['fp32', 'fp16'] as const, default: 'fp32' as const, describe: 'ORT compute dtype: fp16 halves the weights (RMSNorm/softmax/logits stay fp32 as in HF fp16 LLaMA); not with --peft' })
       .option('peft', { type: 'string', describe: 'HF PEFT adapter directory, or a spec (lora:r=8) applied as PEFT initialises it (identity, except QLoRA\'s NF4 base)' })
-      .option('image', { type: 'string', describe: 'Image file (PNG, JPEG, WebP, GIF, TIFF) for a LLaMA 3.2 Vision model; <|image|> goes before the prompt' })
+      .option('image', { type: 'string', describe: 'Image file (PNG, JPEG, WebP, GIF, TIFF) for a vision model: <|image|> (LLaMA 3.2 Vision) or the image block (LLaMA 4) goes before the prompt; greedy only' })
       .option('offline', { type: 'boolean', default: false, describe: 'Never download (also HF_HUB_OFFLINE=1)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print {"text", "token_ids"} of the generated tokens only (field names are a stable contract)' })
       .example('$0 generate --model tiny-llama-3 --prompt "Once upon a time" --max-new-tokens 8 --json', 'greedy, KV-cached ORT decoding')

@@ -7,6 +7,7 @@ import { LlamaTokenizer } from '../../runners/tokenizer.ts';
 import type { Sampling } from '../../runners/ort/runner.ts';
 import type { CliIO } from './command.ts';
 import { assertImageModel, isMllama, openMllamaRunner, readImageArg, referenceImage, withImageToken } from './logprobs-image.ts';
+import { isLlama4Vision, llama4ImageGreedy } from './logprobs-llama4.ts';
 import { printJson } from './output.ts';
 
 /** The reference's greedy ids: a full float64 forward per token (no cache), so only for small models. */
@@ -92,14 +93,21 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const dtype = args.dtype === 'fp16' ? 'fp16' : 'fp32';
   if (args.backend === 'reference' && dtype === 'fp16') throw new InputError('--dtype fp16: the reference backend computes in float64 only; use --backend ort');
   const checkpoint = await openCheckpoint(String(args.model), { offline: args.offline === true });
-  if (args.image !== undefined) assertImageModel(checkpoint);
+  if (args.image !== undefined) assertImageModel(checkpoint, { llama4: true });
   const image = readImageArg(args.image);
+  if (image !== null && isLlama4Vision(checkpoint)) {
+    // LLaMA 4 early fusion: the image block before the prompt, greedy, fp32 (logprobs-llama4.ts).
+    if (sampling.temperature > 0) throw new InputError(`--temperature: ${checkpoint.id} with --image decodes greedily only; drop --temperature`);
+    if (dtype === 'fp16') throw new InputError(`--dtype fp16: the LLaMA 4 image graphs of ${checkpoint.id} run in fp32 only; drop --dtype`);
+    const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
+    const ids = await llama4ImageGreedy(checkpoint, tokenizer, tokenizer.encode(String(args.prompt ?? '')), { bytes: image, name: `--image ${String(args.image)}` }, args.backend === 'reference' ? 'reference' : 'ort', maxNew, peft);
+    return printGenerated(io, args.json === true, tokenizer, ids);
+  }
   const mllama = isMllama(checkpoint);
   if (mllama && dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT LLaMA 3.2 Vision graphs are fp32 only; drop --dtype for ${checkpoint.id}`);
   if (mllama && args.backend !== 'reference') {
     // The mllama runner decodes greedily in fp32 (mllama-runner.ts): refuse what it would ignore.
     if (sampling.temperature > 0) throw new InputError(`--temperature: ${checkpoint.id} (LLaMA 3.2 Vision) decodes greedily only on ORT; drop --temperature`);
-    if (dtype === 'fp16') throw new InputError(`--dtype fp16: the ORT graphs of ${checkpoint.id} (LLaMA 3.2 Vision) run in fp32 only; drop --dtype fp16`);
   }
   const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
   const text = tokenizer.encode(String(args.prompt ?? ''));
@@ -110,8 +118,12 @@ export async function run(args: Record<string, unknown>, io: CliIO): Promise<num
   const tokenIds = args.backend === 'reference'
     ? image ? await referenceImageGreedy(checkpoint, tokenizer, prompt, maxNew, peft, image, imageName) : await referenceGreedy(checkpoint, tokenizer, prompt, maxNew, peft)
     : mllama ? await ortMllamaGenerate(checkpoint, tokenizer, prompt, maxNew, device, peft, image) : await ortGenerate(checkpoint, tokenizer, prompt, maxNew, device, sampling, peft, dtype);
+  return printGenerated(io, args.json === true, tokenizer, tokenIds);
+}
+
+function printGenerated(io: CliIO, json: boolean, tokenizer: LlamaTokenizer, tokenIds: number[]): number {
   const decoded = tokenizer.decode(tokenIds, { skipSpecialTokens: true });
-  if (args.json) {
+  if (json) {
     printJson(io, { text: decoded, token_ids: tokenIds });
     return 0;
   }

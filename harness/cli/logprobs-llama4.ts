@@ -1,4 +1,4 @@
-// `llama-eval logprobs --image` on LLaMA 4 with a vision tower (Llama4ForConditionalGeneration):
+// `llama-eval logprobs --image` and `generate --image` on LLaMA 4 with a vision tower (Llama4ForConditionalGeneration):
 // the image's block of ids (Llama4Processor `_prompt_split_image`: tile separators, `<|patch|>`
 // rows, global tile) goes before the text, and the image features replace the `<|patch|>`
 // embeddings (early fusion). The `<|patch|>` positions get null, as llama4FusedTokenLogprobs gives
@@ -8,7 +8,7 @@ import type { Checkpoint } from '../../runners/hf/checkpoint.ts';
 import { loadReferenceFromCheckpoint } from '../../runners/reference-weights.ts';
 import type { LlamaTokenizer } from '../../runners/tokenizer.ts';
 import { encodeLlama4Image, llama4ImageBlock, openLlama4Reference } from '../../runners/vision/llama4-checkpoint.ts';
-import { llama4FusedTokenLogprobs, llama4ImagePromptIds, llama4ImageTokens } from '../../runners/vision/llama4-text.ts';
+import { llama4FusedHidden, llama4FusedTokenLogprobs, llama4ImagePromptIds, llama4ImageTokens } from '../../runners/vision/llama4-text.ts';
 
 export function isLlama4Vision(checkpoint: Checkpoint): boolean {
   return checkpoint.arch.modelType === 'llama4' && checkpoint.arch.vision !== null;
@@ -56,4 +56,51 @@ export async function llama4ImageLogprobs(
   } finally {
     await model.close();
   }
+}
+
+/** Greedy ids after the image block and `text` (generate --image): ORT KV-cached, or a full reference forward per token. */
+export async function llama4ImageGreedy(
+  checkpoint: Checkpoint,
+  tokenizer: LlamaTokenizer,
+  text: readonly number[],
+  image: { bytes: Uint8Array; name: string },
+  backend: 'ort' | 'reference',
+  maxNew: number,
+  peft: string | undefined,
+): Promise<number[]> {
+  if (peft !== undefined) throw new InputError(`--peft with --image on ${checkpoint.id}: adapters on LLaMA 4 image inputs are not supported yet; drop one of them`);
+  if (backend === 'ort') {
+    const { OrtLlama4VisionRunner } = await import('../../runners/ort/llama4-vision-runner.ts');
+    const runner = await OrtLlama4VisionRunner.open(checkpoint, { device: 'cpu' });
+    try {
+      return await runner.greedyAfterImage(text, image.bytes, maxNew);
+    } finally {
+      await runner.close();
+    }
+  }
+  const [{ projectorFor }, { eosIds }] = await Promise.all([import('../../runners/reference.ts'), import('../../runners/ort/runner.ts')]);
+  const tokens = llama4ImageTokens((t) => tokenizer.encode(t, { addSpecialTokens: false }), checkpoint.config, checkpoint.id);
+  const ref = openLlama4Reference(checkpoint.dir, checkpoint.id);
+  let encoded;
+  let ids: number[];
+  try {
+    encoded = await encodeLlama4Image(ref, image.bytes, image.name);
+    ids = [...llama4ImageBlock(ref, tokens, encoded), ...text];
+  } finally {
+    ref.close();
+  }
+  const model = loadReferenceFromCheckpoint(checkpoint);
+  const t = model.text;
+  const eos = eosIds(checkpoint, tokenizer);
+  const generated: number[] = [];
+  while (generated.length < maxNew && ids.length <= t.maxPositionEmbeddings) {
+    // lm_head on the last row only.
+    const row = projectorFor(model.peft)('lm_head', model.lmHead, llama4FusedHidden(model, ids, tokens.patch, encoded.features).at(-1)!, t.vocabSize, t.hiddenSize);
+    let next = 0;
+    for (let i = 1; i < row.length; i++) if (row[i]! > row[next]!) next = i;
+    generated.push(next);
+    ids.push(next);
+    if (eos.has(next)) break;
+  }
+  return generated;
 }

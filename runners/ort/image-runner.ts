@@ -146,6 +146,17 @@ export abstract class OrtImageRunner<I> implements Runner {
     }
   }
 
+  /**
+   * Greedy token ids after the image's ids (none without an image) and `text`, KV-cached; an eos
+   * token, when reached, is the last of them (`llama-eval generate --image`).
+   */
+  async greedyAfterImage(text: readonly number[], image: Uint8Array | null, maxTokens: number): Promise<number[]> {
+    const encoded = await this.imageOf(image ? [image] : undefined);
+    const ids = [...(encoded ? this.imageIds(encoded.image) : []), ...text];
+    if (ids.length === 0 || ids.length > this.maxPositions) throw new InputError(`prompt of ${ids.length} tokens (image included): expected 1 to ${this.maxPositions} (the model window)`);
+    return this.greedy(ids, encoded?.image ?? null, maxTokens, []);
+  }
+
   /** Greedy ids after `ids` (extended in place), KV-cached; stops after an eos id, a stop string, maxTokens or the window. */
   protected async greedy(ids: number[], image: I | null, maxTokens: number, until: readonly string[]): Promise<number[]> {
     const vocab = this.vocabSize;

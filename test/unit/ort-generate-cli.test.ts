@@ -127,4 +127,19 @@ describe('llama-eval generate --image', () => {
     const sampled = await cli({ ...base, model: VISION, image: png, temperature: 1 });
     expect(sampled.err).toMatch(/^--temperature: .*decodes greedily only/);
   }, 30_000);
+
+  // LLaMA 4 early fusion (issue 10): the image block before the prompt; the ORT runner's KV-cached
+  // greedy decode equals the reference's full forward per token, and the image is not ignored.
+  it('tiny-llama-4-vision --image: the same greedy tokens from ort and reference, not those of the text-only prompt', async () => {
+    const image = join(import.meta.dirname, '../../suites/data/medical-vqa/images/lesion-left.png');
+    const args = { model: 'tiny-llama-4-vision', prompt: 'Is there a lesion?', maxNewTokens: 4, json: true };
+    const ort = await cli({ ...args, image, backend: 'ort' });
+    expect(ort.code, ort.err).toBe(0);
+    const ref = await cli({ ...args, image, backend: 'reference' });
+    expect(JSON.parse(ort.out)).toEqual(JSON.parse(ref.out));
+    const text = await cli({ ...args, backend: 'ort' });
+    expect(JSON.parse(text.out).token_ids).not.toEqual(JSON.parse(ort.out).token_ids);
+    const sampled = await cli({ ...args, image, backend: 'ort', temperature: 1 });
+    expect(sampled.code).toBe(2);
+  });
 });
