@@ -8,6 +8,7 @@ import type { Sampling } from '../../runners/ort/runner.ts';
 import type { CliIO } from './command.ts';
 import { assertImageModel, isMllama, openMllamaRunner, readImageArg, referenceImage, withImageToken } from './logprobs-image.ts';
 import { isLlama4Vision, llama4ImageGreedy } from './logprobs-llama4.ts';
+import { referenceGreedyIds } from './greedy.ts';
 import { printJson } from './output.ts';
 
 /** The reference's greedy ids: a full float64 forward per token (no cache), so only for small models. */
@@ -19,18 +20,7 @@ async function referenceGreedy(checkpoint: Checkpoint, tokenizer: LlamaTokenizer
     import('../../runners/peft/index.ts'),
   ]);
   const model = applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' });
-  const eos = eosIds(checkpoint, tokenizer);
-  const ids = [...prompt];
-  const generated: number[] = [];
-  while (generated.length < maxNew) {
-    const row = referenceLogits(model, ids).at(-1)!;
-    let next = 0;
-    for (let i = 1; i < row.length; i++) if (row[i]! > row[next]!) next = i;
-    generated.push(next);
-    ids.push(next);
-    if (eos.has(next)) break;
-  }
-  return generated;
+  return referenceGreedyIds(prompt, maxNew, eosIds(checkpoint, tokenizer), (ids) => referenceLogits(model, ids).at(-1)!);
 }
 
 /** The reference's greedy ids on LLaMA 3.2 Vision with an image (full forward per token, as above). */
@@ -42,21 +32,11 @@ async function referenceImageGreedy(checkpoint: Checkpoint, tokenizer: LlamaToke
     import('../../runners/peft/index.ts'),
   ]);
   const visual = await referenceImage(checkpoint, applyPeftToReference(loadReferenceFromCheckpoint(checkpoint), peft, { mode: 'unmerged', init: 'zero' }), image, imageName);
-  const eos = eosIds(checkpoint, tokenizer);
-  const ids = [...prompt];
-  const generated: number[] = [];
-  while (generated.length < maxNew) {
-    // The tile mask is over the whole sequence: every new row comes after <|image|> and sees its tiles.
-    // lm_head on the last row only (referenceVisionLogits applies it to every row).
-    const { model } = visual;
-    const row = projectorFor(model.peft)('lm_head', model.lmHead, referenceHidden(model, ids, visual.input(ids)).at(-1)!, model.text.vocabSize, model.text.hiddenSize);
-    let next = 0;
-    for (let i = 1; i < row.length; i++) if (row[i]! > row[next]!) next = i;
-    generated.push(next);
-    ids.push(next);
-    if (eos.has(next)) break;
-  }
-  return generated;
+  const { model } = visual;
+  // The tile mask is over the whole sequence: every new row comes after <|image|> and sees its tiles.
+  // lm_head on the last row only (referenceVisionLogits applies it to every row).
+  return referenceGreedyIds(prompt, maxNew, eosIds(checkpoint, tokenizer), (ids) =>
+    projectorFor(model.peft)('lm_head', model.lmHead, referenceHidden(model, ids, visual.input(ids)).at(-1)!, model.text.vocabSize, model.text.hiddenSize));
 }
 
 /** LLaMA 3.2 Vision on ORT (greedy, KV-cached), with or without the image. */

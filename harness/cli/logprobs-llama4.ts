@@ -7,6 +7,7 @@ import { InputError } from '../errors.ts';
 import type { Checkpoint } from '../../runners/hf/checkpoint.ts';
 import { loadReferenceFromCheckpoint } from '../../runners/reference-weights.ts';
 import type { LlamaTokenizer } from '../../runners/tokenizer.ts';
+import { referenceGreedyIds } from './greedy.ts';
 import { encodeLlama4Image, llama4ImageBlock, openLlama4Reference } from '../../runners/vision/llama4-checkpoint.ts';
 import { llama4FusedHidden, llama4FusedTokenLogprobs, llama4ImagePromptIds, llama4ImageTokens } from '../../runners/vision/llama4-text.ts';
 
@@ -91,16 +92,7 @@ export async function llama4ImageGreedy(
   }
   const model = loadReferenceFromCheckpoint(checkpoint);
   const t = model.text;
-  const eos = eosIds(checkpoint, tokenizer);
-  const generated: number[] = [];
-  while (generated.length < maxNew && ids.length <= t.maxPositionEmbeddings) {
-    // lm_head on the last row only.
-    const row = projectorFor(model.peft)('lm_head', model.lmHead, llama4FusedHidden(model, ids, tokens.patch, encoded.features).at(-1)!, t.vocabSize, t.hiddenSize);
-    let next = 0;
-    for (let i = 1; i < row.length; i++) if (row[i]! > row[next]!) next = i;
-    generated.push(next);
-    ids.push(next);
-    if (eos.has(next)) break;
-  }
-  return generated;
+  // lm_head on the last row only.
+  return referenceGreedyIds(ids, Math.min(maxNew, t.maxPositionEmbeddings - ids.length + 1), eosIds(checkpoint, tokenizer), (seq) =>
+    projectorFor(model.peft)('lm_head', model.lmHead, llama4FusedHidden(model, seq, tokens.patch, encoded.features).at(-1)!, t.vocabSize, t.hiddenSize));
 }
