@@ -14,7 +14,7 @@ import { LlamaTokenizer } from './tokenizer.ts';
 import { applyPeftToReference } from './peft/index.ts';
 import { withVisualQuery } from './peft/visual.ts';
 import { InputError } from '../results/errors.ts';
-import { createHash } from 'node:crypto';
+import { encodeOnce } from './vision/images.ts';
 import { assertAcceptsImages, encodeImage, openMllamaReference, type MllamaReference } from './vision/mllama-checkpoint.ts';
 import { crossAttentionTileMask, imageTokenId } from './vision/mllama-text.ts';
 import { assertLlama4AcceptsImages, encodeLlama4Image, llama4ImageBlock, openLlama4Reference, type Llama4Reference } from './vision/llama4-checkpoint.ts';
@@ -113,16 +113,12 @@ export class ReferenceRunner implements Runner {
   private async imageOf(images: readonly Uint8Array[] | undefined): Promise<{ states: Float64Array[]; numTiles: number } | null> {
     if (images === undefined || images.length === 0) return null;
     assertAcceptsImages(this.checkpoint.arch, this.checkpoint.id);
-    if (images.length > 1) throw new InputError(`model ${this.checkpoint.id}: the reference backend takes one image per request, the task gives ${images.length}; use a single-image task`);
-    const bytes = images[0]!;
-    const key = createHash('sha256').update(bytes).digest('hex');
-    let hit = this.encoded.get(key);
-    if (!hit) {
+    const hit = await encodeOnce(this.encoded, images, { backend: 'reference', model: this.checkpoint.id }, async (bytes, name) => {
       this.vision ??= openMllamaReference(this.checkpoint.dir);
-      const { image, states } = await encodeImage(this.vision, bytes, `request image (sha256 ${key.slice(0, 12)})`);
-      this.encoded.set(key, (hit = { states, numTiles: image.numTiles }));
-    }
-    return hit;
+      const { image, states } = await encodeImage(this.vision, bytes, name);
+      return { states, numTiles: image.numTiles };
+    });
+    return hit!.value;
   }
 
   /**
@@ -133,19 +129,15 @@ export class ReferenceRunner implements Runner {
   private async fusedImageOf(images: readonly Uint8Array[] | undefined): Promise<FusedImage | null> {
     if (images === undefined || images.length === 0) return null;
     assertLlama4AcceptsImages(this.checkpoint.arch, this.checkpoint.id);
-    if (images.length > 1) throw new InputError(`model ${this.checkpoint.id}: the reference backend takes one image per request, the task gives ${images.length}; use a single-image task`);
-    const bytes = images[0]!;
-    const key = createHash('sha256').update(bytes).digest('hex');
-    let hit = this.fused.get(key);
-    if (!hit) {
+    const hit = await encodeOnce(this.fused, images, { backend: 'reference', model: this.checkpoint.id }, async (bytes, name) => {
       this.llama4 ??= {
         ref: openLlama4Reference(this.checkpoint.dir, this.checkpoint.id),
         tokens: llama4ImageTokens((t) => this.tokenizer.encode(t, { addSpecialTokens: false }), this.checkpoint.config, this.checkpoint.id),
       };
-      const encoded = await encodeLlama4Image(this.llama4.ref, bytes, `request image (sha256 ${key.slice(0, 12)})`);
-      this.fused.set(key, (hit = { block: llama4ImageBlock(this.llama4.ref, this.llama4.tokens, encoded), features: encoded.features }));
-    }
-    return hit;
+      const encoded = await encodeLlama4Image(this.llama4.ref, bytes, name);
+      return { block: llama4ImageBlock(this.llama4.ref, this.llama4.tokens, encoded), features: encoded.features };
+    });
+    return hit!.value;
   }
 
   /** The cross-attention input for `ids` (which hold the <|image|> token) and an encoded image. */

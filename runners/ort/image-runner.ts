@@ -7,11 +7,12 @@
 // KV cache; greedy generation token by token from the cache. Batch 1 throughout.
 //
 // A subclass says how an image is encoded, which ids it puts in the text, and runs one forward.
-import { createHash } from 'node:crypto';
 import { InputError } from '../../results/errors.ts';
 import type { Checkpoint } from '../hf/checkpoint.ts';
 import { encodePair, firstStop, type EncodedPair } from '../reference-runner.ts';
+import type { ModelArch } from '../arch.ts';
 import type { LlamaTokenizer } from '../tokenizer.ts';
+import { encodeOnce } from '../vision/images.ts';
 import type {
   GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult, MemorySnapshot, Runner, RunnerInfo, ThroughputSnapshot,
 } from '../types.ts';
@@ -29,21 +30,29 @@ interface Prefill extends ImageForward {
   key: string;
 }
 
-export abstract class OrtImageRunner<I> implements Runner {
+/** What the loop needs of a runner's model (both image models have it). */
+export interface ImageRunnerModel {
+  readonly arch: ModelArch;
+  readonly device: OrtDevice;
+  emptyCache(): KvCache;
+  close(): Promise<void>;
+}
+
+export abstract class OrtImageRunner<I, M extends ImageRunnerModel> implements Runner {
   readonly info: RunnerInfo;
   private readonly counters: ThroughputSnapshot = { prefillTokens: 0, prefillSeconds: 0, decodeTokens: 0, decodeSeconds: 0 };
   private readonly eos: Set<number>;
-  private readonly images = new Map<string, I>();
+  private readonly encoded = new Map<string, I>();
   private peakKvBytes = 0;
 
   protected constructor(
     readonly checkpoint: Checkpoint,
+    readonly model: M,
     readonly tokenizer: LlamaTokenizer,
     private readonly addBos: boolean,
-    device: OrtDevice,
     peft: string | null,
   ) {
-    this.info = { backend: 'ort', device, dtype: 'fp32', model: checkpoint.id, peft, versions: { 'onnxruntime-node': ortVersion() } };
+    this.info = { backend: 'ort', device: model.device, dtype: 'fp32', model: checkpoint.id, peft, versions: { 'onnxruntime-node': ortVersion() } };
     this.eos = eosIds(checkpoint, tokenizer);
   }
 
@@ -53,10 +62,18 @@ export abstract class OrtImageRunner<I> implements Runner {
   protected abstract imageIds(image: I): number[];
   /** The forward of `all.slice(from)` after a cache holding `all.slice(0, from)`; `rows` index the new tokens. */
   protected abstract forward(all: readonly number[], from: number, past: KvCache, image: I | null, rows: readonly number[]): Promise<ImageForward>;
-  protected abstract emptyCache(): KvCache;
-  protected abstract get vocabSize(): number;
-  protected abstract get maxPositions(): number;
-  abstract close(): Promise<void>;
+
+  protected get maxPositions(): number {
+    return this.model.arch.text.maxPositionEmbeddings;
+  }
+
+  private get vocabSize(): number {
+    return this.model.arch.text.vocabSize;
+  }
+
+  async close(): Promise<void> {
+    await this.model.close();
+  }
 
   private encode = (text: string): number[] => this.tokenizer.encode(text, { addSpecialTokens: this.addBos });
 
@@ -67,16 +84,8 @@ export abstract class OrtImageRunner<I> implements Runner {
   }
 
   /** The request's image with its content hash, encoded once per distinct file; null without one. */
-  protected async imageOf(images: readonly Uint8Array[] | undefined): Promise<{ key: string; image: I } | null> {
-    if (images === undefined || images.length === 0) return null;
-    if (images.length > 1) throw new InputError(`model ${this.checkpoint.id}: the ort backend takes one image per request, the task gives ${images.length}; use a single-image task`);
-    const key = createHash('sha256').update(images[0]!).digest('hex');
-    let image = this.images.get(key);
-    if (image === undefined) {
-      image = await this.encodeImage(images[0]!, `request image (sha256 ${key.slice(0, 12)})`);
-      this.images.set(key, image);
-    }
-    return { key, image };
+  protected imageOf(images: readonly Uint8Array[] | undefined): Promise<{ key: string; value: I } | null> {
+    return encodeOnce(this.encoded, images, { backend: 'ort', model: this.checkpoint.id }, (bytes, name) => this.encodeImage(bytes, name));
   }
 
   /** forward() with the throughput counters and the KV-cache peak kept. */
@@ -111,20 +120,20 @@ export abstract class OrtImageRunner<I> implements Runner {
       }
       // As the reference runner: image ids first, left-truncate to max_length + 1 tokens, feed all
       // but the last. The prefix ends at the position that predicts the first continuation token.
-      const all = [...(image ? this.imageIds(image.image) : []), ...pair.context, ...pair.continuation].slice(-(this.maxPositions + 1));
+      const all = [...(image ? this.imageIds(image.value) : []), ...pair.context, ...pair.continuation].slice(-(this.maxPositions + 1));
       const input = all.slice(0, -1);
       const split = input.length - n + 1;
       if (split < 1) throw new InputError(`a continuation of ${n} tokens does not fit the model window of ${this.maxPositions} positions with any context; shorten it`);
       const key = `${image?.key ?? '-'}:${input.slice(0, split).join(',')}`;
       if (last?.key !== key) {
-        const out = await this.run(input.slice(0, split), 0, this.emptyCache(), image?.image ?? null, [split - 1], 'prefill');
+        const out = await this.run(input.slice(0, split), 0, this.model.emptyCache(), image?.value ?? null, [split - 1], 'prefill');
         last = { key, present: out.present, logits: out.logits };
       }
       const first = scoreRow(last.logits, 0, vocab, pair.continuation[0]!);
       let logprob = first.logprob;
       let isGreedy = first.argmax === pair.continuation[0];
       if (n > 1) {
-        const out = await this.run(input, split, last.present, image?.image ?? null, Array.from({ length: n - 1 }, (_, i) => i), 'prefill');
+        const out = await this.run(input, split, last.present, image?.value ?? null, Array.from({ length: n - 1 }, (_, i) => i), 'prefill');
         for (let i = 1; i < n; i++) {
           const scored = scoreRow(out.logits, i - 1, vocab, pair.continuation[i]!);
           logprob += scored.logprob;
@@ -138,8 +147,8 @@ export abstract class OrtImageRunner<I> implements Runner {
   async *generate(reqs: readonly GenerateRequest[]): AsyncIterable<GenerateResult> {
     for (const r of reqs) {
       const image = await this.imageOf(r.images);
-      const prompt = [...(image ? this.imageIds(image.image) : []), ...(r.context === '' ? [this.prefixToken()] : this.encode(r.context))];
-      const generated = await this.greedy(prompt.slice(-this.maxPositions), image?.image ?? null, r.maxTokens, r.until);
+      const prompt = [...(image ? this.imageIds(image.value) : []), ...(r.context === '' ? [this.prefixToken()] : this.encode(r.context))];
+      const generated = await this.greedy(prompt.slice(-this.maxPositions), image?.value ?? null, r.maxTokens, r.until);
       const text = this.tokenizer.decode(generated, { skipSpecialTokens: true });
       const stop = firstStop(text, r.until);
       yield { text: stop >= 0 ? text.slice(0, stop) : text, tokens: generated.length };
@@ -152,16 +161,16 @@ export abstract class OrtImageRunner<I> implements Runner {
    */
   async greedyAfterImage(text: readonly number[], image: Uint8Array | null, maxTokens: number): Promise<number[]> {
     const encoded = await this.imageOf(image ? [image] : undefined);
-    const ids = [...(encoded ? this.imageIds(encoded.image) : []), ...text];
+    const ids = [...(encoded ? this.imageIds(encoded.value) : []), ...text];
     if (ids.length === 0 || ids.length > this.maxPositions) throw new InputError(`prompt of ${ids.length} tokens (image included): expected 1 to ${this.maxPositions} (the model window)`);
-    return this.greedy(ids, encoded?.image ?? null, maxTokens, []);
+    return this.greedy(ids, encoded?.value ?? null, maxTokens, []);
   }
 
   /** Greedy ids after `ids` (extended in place), KV-cached; stops after an eos id, a stop string, maxTokens or the window. */
   protected async greedy(ids: number[], image: I | null, maxTokens: number, until: readonly string[]): Promise<number[]> {
     const vocab = this.vocabSize;
     const generated: number[] = [];
-    let out = await this.run(ids, 0, this.emptyCache(), image, [ids.length - 1], 'prefill');
+    let out = await this.run(ids, 0, this.model.emptyCache(), image, [ids.length - 1], 'prefill');
     while (generated.length < maxTokens) {
       const next = argmaxRow(out.logits, 0, vocab);
       generated.push(next);

@@ -32,16 +32,16 @@ interface FusedImage {
   features: Float32Array;
 }
 
-export class OrtLlama4VisionRunner extends OrtImageRunner<FusedImage> {
+export class OrtLlama4VisionRunner extends OrtImageRunner<FusedImage, OrtLlama4Model> {
   private readonly tokens: Llama4ImageTokens;
 
   constructor(
     checkpoint: Checkpoint,
-    readonly model: OrtLlama4Model,
+    model: OrtLlama4Model,
     tokenizer: LlamaTokenizer,
     addBos = false,
   ) {
-    super(checkpoint, tokenizer, addBos, model.device, null);
+    super(checkpoint, model, tokenizer, addBos, null);
     this.tokens = llama4ImageTokens((t) => tokenizer.encode(t, { addSpecialTokens: false }), checkpoint.config, checkpoint.id);
   }
 
@@ -54,18 +54,6 @@ export class OrtLlama4VisionRunner extends OrtImageRunner<FusedImage> {
     const tokenizer = LlamaTokenizer.fromDir(checkpoint.dir);
     const model = await OrtLlama4Model.fromDir(checkpoint.dir, checkpoint.config, checkpoint.id, { device: options.device, intraOpThreads: options.threads ?? 0 });
     return new OrtLlama4VisionRunner(checkpoint, model, tokenizer, options.addBos ?? false);
-  }
-
-  protected get maxPositions(): number {
-    return this.model.arch.text.maxPositionEmbeddings;
-  }
-
-  protected get vocabSize(): number {
-    return this.model.arch.text.vocabSize;
-  }
-
-  protected emptyCache(): KvCache {
-    return this.model.emptyCache();
   }
 
   protected async encodeImage(bytes: Uint8Array, name: string): Promise<FusedImage> {
@@ -94,9 +82,5 @@ export class OrtLlama4VisionRunner extends OrtImageRunner<FusedImage> {
     const fresh = count(all.slice(from));
     const features = image && fresh > 0 ? image.features.subarray(before * hidden, (before + fresh) * hidden) : null;
     return this.model.forward({ ids: all.slice(from), past, features, rows });
-  }
-
-  async close(): Promise<void> {
-    await this.model.close();
   }
 }

@@ -75,18 +75,18 @@ export async function ortMllamaTokenLogprobs(opened: OpenedMllama, config: Recor
   return ids.map((id, i) => (i === 0 || id >= t.vocabSize ? null : scoreRow(logits, i - 1, t.vocabSize, id).logprob));
 }
 
-export class OrtMllamaRunner extends OrtImageRunner<EncodedImage> {
+export class OrtMllamaRunner extends OrtImageRunner<EncodedImage, OrtMllamaModel> {
   private readonly imageToken: number;
   private readonly visualFeeds = new WeakMap<EncodedImage, Record<string, Feed>>();
 
   constructor(
     checkpoint: Checkpoint,
-    readonly model: OrtMllamaModel,
+    model: OrtMllamaModel,
     tokenizer: LlamaTokenizer,
     addBos = false,
     private readonly peft: Pick<MllamaPeftPlan, 'label' | 'visualFeeds'> | null = null,
   ) {
-    super(checkpoint, tokenizer, addBos, model.device, peft?.label ?? null);
+    super(checkpoint, model, tokenizer, addBos, peft?.label ?? null);
     this.imageToken = imageTokenId(checkpoint.config);
   }
 
@@ -96,18 +96,6 @@ export class OrtMllamaRunner extends OrtImageRunner<EncodedImage> {
     const tokenizer = options.tokenizer ?? LlamaTokenizer.fromDir(checkpoint.dir);
     const { model, peft } = await openOrtMllama(checkpoint, options);
     return new OrtMllamaRunner(checkpoint, model, tokenizer, options.addBos ?? false, peft);
-  }
-
-  protected get maxPositions(): number {
-    return this.model.arch.text.maxPositionEmbeddings;
-  }
-
-  protected get vocabSize(): number {
-    return this.model.arch.text.vocabSize;
-  }
-
-  protected emptyCache(): KvCache {
-    return this.model.emptyCache();
   }
 
   protected encodeImage(bytes: Uint8Array, name: string): Promise<EncodedImage> {
@@ -141,10 +129,6 @@ export class OrtMllamaRunner extends OrtImageRunner<EncodedImage> {
   async greedyIds(prompt: readonly number[], image: Uint8Array | null, maxTokens: number): Promise<number[]> {
     if (prompt.length === 0 || prompt.length > this.maxPositions) throw new InputError(`prompt of ${prompt.length} tokens: expected 1 to ${this.maxPositions} (the model window)`);
     const encoded = await this.imageOf(image ? [image] : undefined);
-    return this.greedy([...prompt], encoded?.image ?? null, maxTokens, []);
-  }
-
-  async close(): Promise<void> {
-    await this.model.close();
+    return this.greedy([...prompt], encoded?.value ?? null, maxTokens, []);
   }
 }
